@@ -279,3 +279,35 @@ def test_does_the_colab_cell_install_what_the_conventions_say():
     compile(COLAB_SETUP, "COLAB_SETUP", "exec")
     assert '"--no-deps", "d2l==1.0.3"' in COLAB_SETUP
     assert "git+https://github.com/cnn-course/cnn-course" in COLAB_SETUP
+
+
+# --- the nbval sanitizer ------------------------------------------------------------------
+def sanitize(text: str) -> str:
+    """Apply .ci/nbval_sanitize.cfg the way nbval does: each pair in file order."""
+    from nbval.plugin import get_sanitize_patterns
+
+    for regex, replace in get_sanitize_patterns((REPO / ".ci" / "nbval_sanitize.cfg").read_text()):
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize("first, second", [
+    ("epoch  3/10  train loss 0.412  (3.2 s)", "epoch  3/10  train loss 0.412  (12.0 s)"),
+    ("10 epochs on CPU (x86_64, 2 cores): val acc 0.901; 30.1 s (1,234 examples/s)",
+     "10 epochs on NVIDIA H100 80GB HBM3: val acc 0.901; 2.0 s (30,000.5 examples/s)"),
+    ("tensor([1., 2.], device='cuda:0')", "tensor([1., 2.])"),
+    ("<function f at 0x7f3a2c1d0e50>", "<function f at 0x55d1c0a3b2f0>"),
+    ("forward took 140 ms", "forward took 2.5 min"),
+])
+def test_does_the_sanitizer_hide_what_varies_between_runs(first: str, second: str):
+    assert sanitize(first) == sanitize(second)
+
+
+@pytest.mark.parametrize("text", [
+    "tensor([[19., 25.],\n        [37., 43.]])",
+    "Conv2d             output shape: (1, 6, 28, 28)",
+    "torch.Size([2, 3, 6, 8]) 10 epochs, 2 steps, 3 samples",
+    "tensor([0.1000, 0.2000]) True",
+])
+def test_does_the_sanitizer_keep_deterministic_text(text: str):
+    assert sanitize(text) == text
