@@ -5,7 +5,8 @@ fires and a traceback saved in a notebook would be published as if it were a res
 extension records every stored error output and every image without alt text while documents
 are read, keeps the findings in the build environment (so an incremental rebuild still
 reports them), and warns about all of them once per build. ``jupyter-book build
---warningiserror`` (``make book``) then fails.
+--warningiserror`` (``make book``) then fails. It also drops the inline scripts that Sphinx
+7.4 writes twice into every page (see ``_on_page_context``).
 """
 from __future__ import annotations
 
@@ -94,7 +95,23 @@ def _on_check(app: Sphinx, env: BuildEnvironment) -> None:
             logger.warning(message, location=docname, type="course", subtype=subtype)
 
 
+def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict,
+                     doctree: Any) -> None:
+    # Sphinx 7.4 lists an inline script twice when an extension adds it after the builder
+    # started (sphinx-thebe, sphinx-togglebutton): once with filename None, once with ''.
+    # Browsers then fail on the repeated `const THEBE_JS_URL`; keep the first of each.
+    unique, seen = [], set()
+    for script in context.get("script_files", []):
+        key = (str(getattr(script, "filename", script) or ""), getattr(script, "priority", 0),
+               tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("html-page-context", _on_page_context)
     app.connect("source-read", _on_source_read)
     app.connect("doctree-read", _on_doctree_read)
     app.connect("env-purge-doc", _on_purge)

@@ -1,0 +1,310 @@
+"""Does the website build cleanly, and does every page work in a real browser?
+
+The session builds the book into ``_build/html`` (as ``make book`` does, but re-reading every
+page), serves it on localhost and walks it with headless Chromium from the index page,
+following internal links. Requests to any other host fail at once (the browser cannot resolve
+them), so nothing waits on a CDN: MathJax stays unrendered, which the checks do not need.
+A screenshot of each page lands in ``_build/screenshots/``.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+
+import pytest
+
+from conftest import REPO
+from test_notebooks import CHAPTERS, toc_files
+
+pytestmark = pytest.mark.browser
+
+SITE = REPO / "_build" / "html"
+SCREENSHOTS = REPO / "_build" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+BUILD_SECONDS = 60  # the issue's budget for a build from stored outputs
+REPOSITORY = "https://github.com/cnn-course/cnn-course"
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1280,900",
+    # every host name fails to resolve; the site is served from the IP 127.0.0.1
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
+SCREENSHOT_MAX_HEIGHT = 6000  # px: enough to see a chapter's first figures
+
+
+@dataclass
+class Build:
+    returncode: int
+    seconds: float
+    output: str
+
+
+@dataclass
+class Page:
+    """What the browser saw on one page."""
+
+    url: str
+    links: list[str] = field(default_factory=list)     # absolute hrefs, with fragments
+    anchors: set[str] = field(default_factory=set)     # ids and names on the page
+    images: list[dict] = field(default_factory=list)   # src, alt, naturalWidth
+    console: list[str] = field(default_factory=list)   # severe console messages
+    screenshot: Path | None = None
+
+
+@dataclass
+class Crawl:
+    base: str
+    pages: dict[str, Page] = field(default_factory=dict)  # url without fragment -> page
+    broken_links: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def page(self, path: str) -> Page | None:
+        return self.pages.get(urljoin(self.base, path))
+
+
+# --- fixtures: build, serve, browse -------------------------------------------------------
+@pytest.fixture(scope="session")
+def build() -> Build:
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    if not jupyter_book.exists():
+        found = shutil.which("jupyter-book")
+        if not found:
+            pytest.skip("jupyter-book is not installed: pip install -r requirements.txt")
+        jupyter_book = Path(found)
+    start = time.perf_counter()
+    # --all re-reads every page, so warnings from pages unchanged since the last build count
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(REPO), "--all", "--warningiserror", "--keep-going",
+         "--quiet"], capture_output=True, text=True, timeout=900, cwd=REPO)
+    return Build(result.returncode, time.perf_counter() - start, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="session")
+def site(build: Build) -> Path:
+    if not (SITE / "index.html").is_file():
+        pytest.fail(f"the build wrote no {SITE / 'index.html'}:\n{build.output[-3000:]}")
+    return SITE
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # keep the test output readable
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url(site: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.skip("needs Debian's chromium and chromium-driver in /usr/bin: "
+                    "apt-get install -y chromium chromium-driver (make system-deps)")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed: pip install -r requirements.txt")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+    # an explicit driver path: selenium uses it and downloads nothing
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+_COLLECT = """
+for (const img of document.images) { img.loading = 'eager'; }
+const refresh = document.querySelector('meta[http-equiv="refresh" i]');
+const links = Array.from(document.querySelectorAll('a[href]'), a => a.href);
+if (refresh) {
+  const m = /url=(.*)$/i.exec(refresh.content);
+  if (m) links.push(new URL(m[1].trim(), document.baseURI).href);
+}
+return {
+  links: links,
+  anchors: Array.from(document.querySelectorAll('[id], a[name]'),
+                      e => e.id || e.getAttribute('name')),
+};
+"""
+_IMAGES = """
+return Array.from(document.images, img => ({
+  src: img.currentSrc || img.src, alt: img.getAttribute('alt'),
+  complete: img.complete, naturalWidth: img.naturalWidth}));
+"""
+
+
+def _screenshot(driver, url: str, base: str) -> Path:
+    name = urlsplit(url).path[len(urlsplit(base).path):].strip("/") or "index"
+    target = SCREENSHOTS / (re.sub(r"[^\w.-]+", "_", name).removesuffix(".html") + ".png")
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"],
+            "height": min(size["height"], SCREENSHOT_MAX_HEIGHT), "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
+                                  {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    import base64
+
+    target.write_bytes(base64.b64decode(shot["data"]))
+    return target
+
+
+def _visit(driver, url: str, base: str) -> Page:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+    found = driver.execute_script(_COLLECT)
+    # images load after readyState when they were lazy; give them a moment to settle
+    WebDriverWait(driver, 10).until(
+        lambda d: all(i["complete"] for i in d.execute_script(_IMAGES)))
+    page = Page(url=url, links=found["links"], anchors=set(found["anchors"]),
+                images=driver.execute_script(_IMAGES))
+    # script errors and failed loads of the site's own files (other hosts fail on purpose)
+    page.console = [entry["message"] for entry in driver.get_log("browser")
+                    if entry.get("level") == "SEVERE" and base.rstrip("/") in entry["message"]
+                    and ("Uncaught" in entry["message"] or "Failed to load" in entry["message"])]
+    page.screenshot = _screenshot(driver, url, base)
+    return page
+
+
+def _local_file(url: str, base: str) -> Path:
+    path = unquote(urlsplit(url).path)[len(urlsplit(base).path):]
+    target = SITE / path
+    return target / "index.html" if url.endswith("/") or target.is_dir() else target
+
+
+@pytest.fixture(scope="session")
+def crawl(browser, base_url: str) -> Crawl:
+    """Visit every page reachable from index.html; record links that lead nowhere."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    start = time.perf_counter()
+    result = Crawl(base=base_url)
+    queue, seen = deque([urljoin(base_url, "index.html")]), set()
+    while queue:
+        url = queue.popleft()
+        if url in seen:
+            continue
+        seen.add(url)
+        page = result.pages[url] = _visit(browser, url, base_url)
+        for link in page.links:
+            target, _ = urldefrag(link)
+            if target.startswith(base_url) and target.endswith(".html") and \
+                    _local_file(target, base_url).is_file():
+                queue.append(target)
+    for url, page in result.pages.items():
+        for link in page.links:
+            target, fragment = urldefrag(link)
+            if not target.startswith(base_url):
+                continue  # external: never fetched, see the launch-button test
+            where = f"{url[len(base_url):]} -> {link[len(base_url):]}"
+            if not _local_file(target, base_url).is_file():
+                result.broken_links.append(f"{where}: no such file")
+            elif fragment and target in result.pages and \
+                    unquote(fragment) not in result.pages[target].anchors:
+                result.broken_links.append(f"{where}: no element with id '{unquote(fragment)}'")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+# --- the checks ---------------------------------------------------------------------------
+def test_does_the_site_build_without_warnings(build: Build):
+    warnings = [line for line in build.output.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert build.returncode == 0, (
+        "jupyter-book build --warningiserror failed; fix these and run `make book`:\n"
+        + "\n".join(warnings or build.output.splitlines()[-40:]))
+
+
+def test_does_the_site_build_in_under_a_minute(build: Build):
+    assert build.seconds < BUILD_SECONDS, (
+        f"building the site took {build.seconds:.0f} s (budget {BUILD_SECONDS} s); is it "
+        "executing notebooks? execute_notebooks must stay 'off' in _config.yml")
+
+
+def test_is_every_page_of_the_toc_reachable_from_the_index(crawl: Crawl):
+    expected = [f"{name}.html" for name in toc_files()]
+    missing = [path for path in expected if crawl.page(path) is None]
+    assert not missing, f"pages in _toc.yml that no link leads to: {missing}"
+
+
+def test_does_every_internal_link_lead_somewhere(crawl: Crawl):
+    broken = crawl.broken_links
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+
+
+def test_does_every_image_load_with_alt_text(crawl: Crawl):
+    problems = []
+    for url, page in crawl.pages.items():
+        where = url[len(crawl.base):]
+        for image in page.images:
+            src = image["src"].rsplit("/", 1)[-1][:60]
+            alt = (image["alt"] or "").strip()
+            if image["naturalWidth"] == 0:
+                problems.append(f"{where}: image {src} did not load")
+            if not alt or alt == src:
+                problems.append(f"{where}: image {src} has no alt text")
+    assert not problems, "\n".join(problems)
+
+
+def test_does_every_page_run_without_script_errors_or_missing_files(crawl: Crawl):
+    """An uncaught exception or a 404 for the site's own stylesheet, script or font."""
+    errors = [f"{url[len(crawl.base):]}: {message}"
+              for url, page in crawl.pages.items() for message in page.console]
+    assert not errors, "\n".join(errors)
+
+
+def test_does_every_chapter_offer_colab_binder_and_the_repository(crawl: Crawl):
+    problems = []
+    for name in CHAPTERS:
+        page = crawl.page(f"book/{name}.html")
+        if page is None:
+            problems.append(f"book/{name}.html was not reached")
+            continue
+        expected = {
+            "Colab": f"https://colab.research.google.com/github/cnn-course/cnn-course/blob/main/book/{name}.ipynb",
+            "Binder": f"https://mybinder.org/v2/gh/cnn-course/cnn-course/main?urlpath=tree/book/{name}.ipynb",
+            "repository": REPOSITORY,
+        }
+        problems += [f"{name}: no {label} link {href}" for label, href in expected.items()
+                     if href not in page.links]
+    assert not problems, "\n".join(problems)
+
+
+def test_can_students_download_the_assignment(crawl: Crawl):
+    page = crawl.page("book/exercises.html")
+    assert page is not None, "book/exercises.html was not reached from the index"
+    downloads = [link for link in page.links if link.endswith("/assignment1.ipynb")
+                 and link.startswith(crawl.base)]
+    assert downloads, "the exercises page has no download link for assignment1.ipynb"
+
+
+def test_is_there_a_screenshot_of_every_page(crawl: Crawl):
+    shots = [page.screenshot for page in crawl.pages.values()]
+    assert all(shot is not None and shot.stat().st_size > 1000 and
+               shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for shot in shots), shots
+    assert len(crawl.pages) >= len(toc_files())
