@@ -53,13 +53,20 @@ class Classifier(nn.Module):
         return (logits.argmax(dim=1) == y).float().mean()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum,
-                               nesterov=self.momentum > 0, weight_decay=self.weight_decay)
+        params = list(self.parameters())
+        on_cuda = bool(params) and all(p.is_cuda for p in params)
+        # fused: one kernel updates every parameter (CUDA only); foreach elsewhere
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum,
+                               nesterov=self.momentum > 0, weight_decay=self.weight_decay,
+                               fused=True if on_cuda else None)
 
     def initialize(self, X: torch.Tensor) -> "Classifier":
         """Create lazy layers' weights from an example batch, then apply ``init_fn``."""
+        was_training = self.training
+        self.eval()  # materialize without touching batch-norm running statistics
         with torch.no_grad():
             self.forward(X)
+        self.train(was_training)
         if self.init_fn is not None:
             self.apply(self.init_fn)
         self.initialized = True
@@ -81,8 +88,9 @@ class Classifier(nn.Module):
 class LeNet(Classifier):
     """LeNet-5 (LeCun et al., 1998) with sigmoid activations and average pooling."""
 
-    def __init__(self, lr: float = 0.1, num_classes: int = 10, **settings):
-        super().__init__(lr=lr, **settings)
+    def __init__(self, lr: float = 0.1, num_classes: int = 10, momentum: float = 0.9,
+                 **settings):
+        super().__init__(lr=lr, momentum=momentum, **settings)
         self.net = nn.Sequential(
             nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),   # (B, 6, 28, 28)
             nn.AvgPool2d(kernel_size=2, stride=2),                     # (B, 6, 14, 14)
@@ -109,8 +117,8 @@ class VGG(Classifier):
 
     def __init__(self, arch: Sequence[tuple[int, int]] = VGG_SMALL_ARCH, lr: float = 0.01,
                  num_classes: int = 10, in_channels: int = 1, image_size: int = 224,
-                 **settings):
-        super().__init__(lr=lr, **settings)
+                 momentum: float = 0.9, weight_decay: float = 5e-4, **settings):
+        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, **settings)
         blocks, c = [], in_channels
         for num_convs, out_channels in arch:
             blocks.append(vgg_block(num_convs, c, out_channels))
@@ -154,9 +162,10 @@ class ResNet18(Classifier):
 
     init_fn = None  # keep PyTorch's default (Kaiming-uniform) initialization
 
-    def __init__(self, lr: float = 0.01, num_classes: int = 10, residual=Residual,
-                 arch: Sequence[tuple[int, int]] = RESNET18_ARCH, **settings):
-        super().__init__(lr=lr, **settings)
+    def __init__(self, lr: float = 0.05, num_classes: int = 10, residual=Residual,
+                 arch: Sequence[tuple[int, int]] = RESNET18_ARCH, momentum: float = 0.9,
+                 weight_decay: float = 5e-4, **settings):
+        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, **settings)
         stem = nn.Sequential(                                       # (B, 1, 96, 96)
             nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3),   # (B, 64, 48, 48)
             nn.BatchNorm2d(64), nn.ReLU(),
