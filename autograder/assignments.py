@@ -1,0 +1,42 @@
+"""Which assignments the grader knows, where their source notebooks are, and their parts.
+
+To add a part, write its ``Part`` subclass in ``parts/`` and list an instance here; its
+points come from the source notebook's test cell with the same grade_id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .parts import Corr2d, Part, Pool2d, Residual
+
+__all__ = ["Assignment", "ASSIGNMENTS", "COURSE_ROOT", "get_assignment"]
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An assignment: its id, its source notebook and the parts graded in it."""
+
+    id: str
+    notebook: str                       # file name inside solutions/<id>/
+    setup_ids: tuple[str, ...]          # locked source cells every part runs first
+    parts: tuple[Part, ...]
+
+    def source_path(self, course_root: Path = COURSE_ROOT) -> Path:
+        return course_root / "solutions" / self.id / self.notebook
+
+
+ASSIGNMENTS: dict[str, Assignment] = {
+    "assignment1": Assignment("assignment1", "assignment1.ipynb", ("setup",),
+                              (Corr2d(), Pool2d(), Residual())),
+}
+
+
+def get_assignment(assignment_id: str) -> Assignment:
+    try:
+        return ASSIGNMENTS[assignment_id]
+    except KeyError:
+        known = ", ".join(sorted(ASSIGNMENTS))
+        raise KeyError(f"unknown assignment {assignment_id!r}; known: {known}") from None

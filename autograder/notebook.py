@@ -1,0 +1,185 @@
+"""Reading notebooks: the trusted source (points, setup) and a submission's answer cells.
+
+From a submission only the code of the answer cells is taken, matched by the grade_ids the
+SOURCE notebook declares; its test cells, points and cell types are ignored, since tests
+and points always come from the source.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["NotebookError", "SourceNotebook", "Answers", "load_source", "parse_notebook",
+           "extract_answers", "MAX_NOTEBOOK_BYTES"]
+
+MAX_NOTEBOOK_BYTES = 32 << 20  # a notebook with the three answers is a few hundred KB
+
+
+class NotebookError(ValueError):
+    """A notebook that cannot be graded; the message says why and what to do."""
+
+
+def parse_notebook(data: bytes) -> dict:
+    """A submission's bytes as a notebook dict (nbformat 4), or a NotebookError."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"the file is {len(data) / 2**20:.0f} MiB, over the "
+                            f"{MAX_NOTEBOOK_BYTES >> 20} MiB limit for a notebook; clear "
+                            "large outputs (Edit > Clear all outputs) and submit again")
+    if not data.strip():
+        raise NotebookError("the file is empty")
+    try:
+        nb = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise NotebookError("the file is not text (binary data named .ipynb?)") from None
+    except ValueError as exc:
+        raise NotebookError(f"the file is not valid notebook JSON ({exc})") from None
+    if not isinstance(nb, dict):
+        raise NotebookError("the file is JSON but not a notebook (no top-level object)")
+    if nb.get("nbformat") != 4:
+        if "worksheets" in nb or nb.get("nbformat") == 3:
+            raise NotebookError("this is an nbformat 3 notebook; open it in Jupyter and save "
+                                "it again to convert it to nbformat 4")
+        raise NotebookError(f"unsupported nbformat {nb.get('nbformat')!r}; expected 4")
+    if not isinstance(nb.get("cells"), list):
+        raise NotebookError("the notebook has no list of cells")
+    return nb
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    if isinstance(src, list) and all(isinstance(s, str) for s in src):
+        return "".join(src)
+    return src if isinstance(src, str) else ""
+
+
+def _nbgrader(cell: dict) -> dict:
+    meta = cell.get("metadata")
+    data = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class SourceNotebook:
+    """The instructor's notebook: the only place points, setup and answer ids come from."""
+
+    path: Path
+    fingerprint: str
+    points: dict[str, float]             # test cell grade_id -> points
+    setup: tuple[tuple[str, str], ...]   # (grade_id, source) of locked setup cells
+    answer_ids: frozenset[str]
+
+
+def load_source(path: Path, setup_ids: tuple[str, ...], parts) -> SourceNotebook:
+    """Read and check the source notebook against the parts that will grade it."""
+    data = path.read_bytes()
+    nb = parse_notebook(data)
+    cells = {}
+    for cell in nb["cells"]:
+        gid = _nbgrader(cell).get("grade_id")
+        if gid:
+            if gid in cells:
+                raise NotebookError(f"{path}: grade_id {gid!r} appears twice")
+            cells[gid] = cell
+    points, problems = {}, []
+    for part in parts:
+        test = _nbgrader(cells.get(part.grade_id, {}))
+        if not test.get("grade") or not isinstance(test.get("points"), (int, float)):
+            problems.append(f"no graded test cell {part.grade_id!r} with points")
+        else:
+            points[part.grade_id] = float(test["points"])
+        for aid in part.answer_ids:
+            if not _nbgrader(cells.get(aid, {})).get("solution"):
+                problems.append(f"no solution cell {aid!r}")
+    setup = []
+    for sid in setup_ids:
+        if sid not in cells:
+            problems.append(f"no setup cell {sid!r}")
+        else:
+            setup.append((sid, _source(cells[sid])))
+    if problems:
+        raise NotebookError(f"{path}: " + "; ".join(problems))
+    answer_ids = frozenset(a for p in parts for a in p.answer_ids)
+    return SourceNotebook(path, hashlib.sha256(data).hexdigest()[:16], points, tuple(setup),
+                          answer_ids)
+
+
+_ESCAPE = re.compile(r"^(\s*)([!%].*)$")
+
+
+def clean_source(source: str) -> tuple[str, list[str]]:
+    """Code with IPython escapes (``!cmd``, ``%magic``) removed, and notes saying so."""
+    try:
+        compile(source, "<answer>", "exec")
+        return source, []
+    except SyntaxError:
+        pass
+    if source.lstrip().startswith("%%"):
+        return "", ["a cell magic (%%) was not run: the grader runs plain Python only"]
+    lines, removed = [], 0
+    for line in source.splitlines():
+        m = _ESCAPE.match(line)
+        if m:
+            lines.append(f"{m.group(1)}pass  # removed by the grader: {m.group(2)[:40]}")
+            removed += 1
+        else:
+            lines.append(line)
+    notes = [f"{removed} shell command or magic line(s) (starting with ! or %) were not run: "
+             "the grader runs plain Python only"] if removed else []
+    return "\n".join(lines) + "\n", notes
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The submission's answer code per answer id, and notes about how it was found."""
+
+    sources: dict[str, tuple[str, ...]]
+    notes: dict[str, tuple[str, ...]]
+
+
+def _defines(source: str, name: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name
+               for n in tree.body)
+
+
+def extract_answers(nb: dict, answer_ids: dict[str, str]) -> Answers:
+    """``answer_ids`` maps each answer cell's grade_id to the name it must define."""
+    found: dict[str, list[str]] = {aid: [] for aid in answer_ids}
+    notes: dict[str, list[str]] = {aid: [] for aid in answer_ids}
+    for index, cell in enumerate(nb["cells"]):
+        if not isinstance(cell, dict):
+            continue
+        gid = _nbgrader(cell).get("grade_id")
+        if gid in found:
+            if cell.get("cell_type") != "code":
+                notes[gid].append(f"the answer cell was a {cell.get('cell_type')!r} cell; it "
+                                  "was run as code")
+            found[gid].append(_source(cell))
+    for aid, name in answer_ids.items():
+        if len(found[aid]) > 1:
+            notes[aid].append(f"{len(found[aid])} cells carry the answer id {aid!r} (a copied "
+                              "cell?); they were run in order, so the last definition counts")
+        if not found[aid]:
+            # Some editors drop cell metadata: fall back to the last cell defining the name.
+            defining = [_source(c) for c in nb["cells"] if isinstance(c, dict)
+                        and c.get("cell_type") == "code" and _defines(_source(c), name)]
+            if defining:
+                found[aid] = defining[-1:]
+                notes[aid].append(f"the answer cell {aid!r} was not found by its id; the "
+                                  f"last cell defining {name} was graded instead")
+    sources = {}
+    for aid, srcs in found.items():
+        cleaned = []
+        for src in srcs:
+            code, extra = clean_source(src)
+            cleaned.append(code)
+            notes[aid].extend(extra)
+        sources[aid] = tuple(cleaned)
+    return Answers(sources, {k: tuple(v) for k, v in notes.items()})

@@ -1,0 +1,287 @@
+"""Part ``residual``: the ResNet block, checked against ``cnncourse.models.Residual``.
+
+For each configuration the worker builds the student's block, runs it once (lazy layers),
+loads the reference weights by attribute name and runs it in evaluation and training mode,
+then back-propagates. The grader compares shapes, parameter counts, outputs and gradient
+flow with the reference, and matches wrong outputs against typical mistakes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from .. import wire
+from ..compare import close, fmt_shape, judge
+from ..report import Report, error_info, value_info
+from ..results import CheckResult, PartResult
+from .base import CheckSpec, Part
+
+__all__ = ["Residual", "Config"]
+
+_LAYERS = ("conv1", "conv2", "conv3", "bn1", "bn2")
+_MISTAKES = {
+    "relu_before_add": "you apply ReLU before adding the shortcut; the block adds first and "
+                       "then applies ReLU: F.relu(Y + X).",
+    "relu_before_and_after": "you apply ReLU both before and after adding the shortcut; only "
+                             "the sum goes through ReLU: F.relu(Y + X).",
+    "no_final_relu": "the output needs a ReLU after the addition: return F.relu(Y + X).",
+    "no_shortcut": "the shortcut is missing: add X (or conv3(X)) to Y before the final ReLU.",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One block to build: constructor arguments, an input, the reference's answers."""
+
+    id: int
+    num_channels: int
+    use_1x1conv: bool
+    strides: int
+    input_shape: tuple[int, ...]
+    visible: bool
+    weights: dict = field(repr=False)          # attribute path -> numpy array
+    X: np.ndarray = field(repr=False)
+    grad_weights: np.ndarray = field(repr=False)
+    expected: dict = field(repr=False)         # "eval"/"train" -> array, "params" -> int
+    mutants: dict = field(repr=False)          # (mode, mistake) -> array
+
+    @property
+    def label(self) -> str:
+        args = f"{self.num_channels}"
+        if self.use_1x1conv or self.strides != 1:
+            args += f", use_1x1conv={self.use_1x1conv}, strides={self.strides}"
+        return f"Residual({args}) on a {fmt_shape(self.input_shape)} input"
+
+
+def _functional(w: dict, X, training: bool, strides: int, mistake: str = ""):
+    """The block written out with F ops, optionally with one typical mistake."""
+    import torch
+    from torch.nn import functional as F
+
+    def conv(x, name, stride, padding):
+        return F.conv2d(x, w[f"{name}.weight"], w[f"{name}.bias"], stride, padding)
+
+    def bn(x, name):
+        return F.batch_norm(x, w[f"{name}.running_mean"].clone(),
+                            w[f"{name}.running_var"].clone(), w[f"{name}.weight"],
+                            w[f"{name}.bias"], training, 0.1, 1e-5)
+
+    Y = F.relu(bn(conv(X, "conv1", strides, 1), "bn1"))
+    Y = bn(conv(Y, "conv2", 1, 1), "bn2")
+    S = conv(X, "conv3", strides, 0) if "conv3.weight" in w else X
+    if mistake == "relu_before_add":
+        return F.relu(Y) + S
+    if mistake == "relu_before_and_after":
+        return F.relu(F.relu(Y) + S)
+    if mistake == "no_final_relu":
+        return Y + S
+    if mistake == "no_shortcut":
+        return F.relu(Y)
+    return torch.relu(Y + S)
+
+
+def _make_config(cid: int, channels: int, use_1x1: bool, strides: int, shape: tuple,
+                 visible: bool, rng: np.random.Generator) -> Config:
+    import torch
+    from cnncourse.models import Residual as Reference
+
+    X = rng.standard_normal(shape).astype(np.float32)
+    ref = Reference(channels, use_1x1conv=use_1x1, strides=strides)
+    ref(torch.from_numpy(X))  # materialise the lazy layers
+    weights: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            base = 1.0 if name.endswith("bn1.weight") or name.endswith("bn2.weight") else 0.0
+            p.copy_(torch.from_numpy(
+                (base + 0.3 * rng.standard_normal(tuple(p.shape))).astype(np.float32)))
+            weights[name] = p.detach().numpy().copy()
+        for name, b in ref.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.from_numpy((0.1 * rng.standard_normal(b.shape)).astype(np.float32)))
+            elif name.endswith("running_var"):
+                b.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, b.shape).astype(np.float32)))
+            else:
+                continue
+            weights[name] = b.detach().numpy().copy()
+    tensors = {k: torch.from_numpy(v) for k, v in weights.items()}
+    x = torch.from_numpy(X)
+    expected: dict[str, Any] = {"params": sum(p.numel() for p in ref.parameters())}
+    ref.eval()
+    with torch.no_grad():
+        expected["eval"] = ref(x).numpy().copy()
+        ref.train()
+        expected["train"] = ref(x).numpy().copy()
+        mutants = {(mode, m): _functional(tensors, x, mode == "train", strides, m).numpy()
+                   for mode in ("eval", "train") for m in _MISTAKES}
+    grad_weights = rng.standard_normal(expected["train"].shape).astype(np.float32)
+    return Config(cid, channels, use_1x1, strides, shape, visible, weights, X, grad_weights,
+                  expected, mutants)
+
+
+class Residual(Part):
+    name = "residual"
+    grade_id = "residual"
+    answer_ids = ("residual_answer",)
+    object_name = "Residual"
+    driver = "residual"
+    timeout_s = 30.0
+    checks = (CheckSpec("output shape without the 1x1 convolution", 1.0),
+              CheckSpec("output shape with the 1x1 convolution", 1.0),
+              CheckSpec("attributes conv1, conv2, conv3, bn1, bn2", 1.0, hidden=True),
+              CheckSpec("parameter count", 1.0, hidden=True),
+              CheckSpec("forward pass in training mode", 1.5, hidden=True),
+              CheckSpec("forward pass in evaluation mode", 1.5, hidden=True),
+              CheckSpec("gradients reach every parameter", 1.0, hidden=True))
+
+    @cached_property
+    def configs(self) -> list[Config]:
+        rng = np.random.default_rng(20261128)
+        specs = ((3, False, 1, (4, 3, 6, 6), True), (6, True, 2, (4, 3, 6, 6), True),
+                 (4, True, 1, (2, 2, 5, 7), False), (5, False, 1, (3, 5, 4, 3), False),
+                 (2, True, 2, (2, 3, 7, 5), False))
+        return [_make_config(i, *spec, rng) for i, spec in enumerate(specs)]
+
+    def job_fields(self) -> tuple[dict[str, Any], list[bytes]]:
+        blobs: list[bytes] = []
+
+        def put(a: np.ndarray) -> dict:
+            blobs.append(np.ascontiguousarray(a).tobytes())
+            return wire.describe_array(a.dtype.str, list(a.shape), len(blobs) - 1)
+
+        configs = [{"id": c.id, "args": [c.num_channels],
+                    "kwargs": {"use_1x1conv": c.use_1x1conv, "strides": c.strides},
+                    "input": put(c.X), "grad_weights": put(c.grad_weights),
+                    "weights": {k: put(v) for k, v in c.weights.items()}}
+                   for c in self.configs]
+        return {"configs": configs}, blobs
+
+    # Scoring --------------------------------------------------------------------------
+    def _class_problem(self, report: Report) -> str | None:
+        facts = (report.frames.get("class") or [({}, [])])[0][0]
+        if facts.get("is_module_class") is not True:
+            return "Residual must be a class derived from nn.Module."
+        if facts.get("forward_nested_in_init") is True:
+            return ("Residual has no forward method: `def forward` is indented inside "
+                    "`__init__`, so it is only a local function there. Move it one level "
+                    "to the left so that it belongs to the class.")
+        if facts.get("forward_defined") is not True:
+            return "Residual defines no forward method."
+        return None
+
+    def _config_messages(self, c: Config, raw: dict | None, blobs: list[bytes],
+                         report: Report) -> dict[str, str | None]:
+        """Per check name: None when this configuration passes it, else a message."""
+        names = [s.name for s in self.checks]
+        if raw is None:
+            why = report.stop_reason(self.timeout_s) or "no result came back"
+            return {n: f"{c.label}: {why}" for n in names}
+        errors = {k: error_info(v) for k, v in (raw.get("errors") or {}).items()
+                  if isinstance(k, str)}
+        if "construct" in errors:
+            err = errors["construct"]
+            text = ("not implemented yet (it raises NotImplementedError)"
+                    if err.type == "NotImplementedError" else f"building it {err.describe()}")
+            return {n: f"{c.label}: {text}" for n in names}
+        attrs = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
+        out: dict[str, str | None] = dict.fromkeys(names)
+        missing = [a for a in _LAYERS if attrs.get(a) == "missing"]
+        no_1x1 = c.use_1x1conv and attrs.get("conv3") in (None, "missing")
+        if missing:
+            out[names[2]] = f"{c.label} has no attribute {', '.join(missing)}."
+        elif no_1x1:
+            out[names[2]] = (f"{c.label} has conv3 = None: with use_1x1conv=True, create "
+                             "self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1, "
+                             "stride=strides).")
+        elif not c.use_1x1conv and attrs.get("conv3") is not None:
+            out[names[2]] = f"{c.label} should set self.conv3 = None (no 1x1 convolution)."
+        shape_check = names[0] if not c.use_1x1conv else names[1]
+        if "first_forward" in errors:
+            text = f"{c.label}: calling the block {errors['first_forward'].describe()}"
+            if no_1x1:
+                text += (". The shape changes here, so the shortcut must go through a 1x1 "
+                         "convolution (conv3) with the same stride before the addition.")
+            return {**dict.fromkeys(names[3:] + (shape_check,), text),
+                    names[2]: out[names[2]]}
+        first = value_info(raw.get("first"), [])
+        if first.kind != "tensor" or first.shape != c.expected["eval"].shape:
+            got = first.type_name if first.kind != "tensor" else fmt_shape(first.shape)
+            out[shape_check] = (f"{c.label} returned {got}; expected "
+                                f"{fmt_shape(c.expected['eval'].shape)}.")
+        params = raw.get("parameters")
+        count = sum(n for _, n in params) if isinstance(params, list) and all(
+            isinstance(p, list) and len(p) == 2 and type(p[1]) is int for p in params) else -1
+        if count != c.expected["params"]:
+            out[names[3]] = (f"{c.label} has {count} parameters; the chapter's block has "
+                             f"{c.expected['params']} (conv1, conv2"
+                             f"{', conv3' if c.use_1x1conv else ''} with biases, bn1 and bn2).")
+        problems = raw.get("load_problems")
+        if isinstance(problems, list) and problems:
+            text = (f"{c.label}: the reference weights do not fit: "
+                    + "; ".join(str(p)[:120] for p in problems[:3]) + ".")
+            out[names[4]] = out[names[5]] = out[names[6]] = text
+            return out
+        for check, mode in ((names[5], "eval"), (names[4], "train")):
+            step = f"{mode}_forward"
+            if step in errors:
+                out[check] = f"{c.label}, {mode} mode: {errors[step].describe()}"
+                continue
+            value = value_info(raw.get(mode), blobs)
+            verdict = judge(value, c.expected[mode], "float32")
+            if not verdict.ok:
+                out[check] = f"{c.label}, {mode} mode: {self._mistake(c, mode, value, verdict)}"
+        out[names[6]] = self._grad_message(c, raw, errors)
+        return out
+
+    def _mistake(self, c: Config, mode: str, value, verdict) -> str:
+        if verdict.problem == "values":
+            for mistake, text in _MISTAKES.items():
+                if close(value.array, c.mutants[(mode, mistake)], "float32")[0]:
+                    return text
+            return (verdict.detail + " from the reference block with the same weights: "
+                    "check the order conv -> batch norm -> ReLU, and the shortcut.")
+        return verdict.detail
+
+    def _grad_message(self, c: Config, raw: dict, errors: dict) -> str | None:
+        if "backward" in errors:
+            return f"{c.label}: back-propagation {errors['backward'].describe()}"
+        if "train_forward" in errors:
+            return f"{c.label}: no gradients, the training-mode forward pass failed"
+        grads = raw.get("grads")
+        if not isinstance(grads, list):
+            return f"{c.label}: no gradient information came back"
+        seen = {g.get("name"): g for g in grads if isinstance(g, dict)}
+        bad = [n for n, g in seen.items() if not (g.get("has_grad") is True and
+               g.get("finite") is True and g.get("nonzero") is True)]
+        bad += [n for n in c.weights if "running" not in n and n not in seen]
+        if bad:
+            return (f"{c.label}: {', '.join(map(str, sorted(set(bad))[:4]))} got no gradient: "
+                    "is every layer used in forward, without torch.no_grad() or .detach()?")
+        return None
+
+    def score(self, report: Report, points: float) -> PartResult:
+        stop = self.preamble(report) or (self._class_problem(report) if report.frames.get(
+            "class") else report.stop_reason(self.timeout_s))
+        if stop:
+            return PartResult.zero(self.name, points, stop)
+        raw_by_id: dict[int, tuple[dict, list[bytes]]] = {}
+        for header, blobs in report.frames.get("config", []):
+            if type(header.get("id")) is int and header["id"] not in raw_by_id:
+                raw_by_id[header["id"]] = (header, blobs)
+        per_check: dict[str, list[str]] = {s.name: [] for s in self.checks}
+        for c in self.configs:
+            raw, blobs = raw_by_id.get(c.id, (None, []))
+            for check, message in self._config_messages(c, raw, blobs, report).items():
+                if message:
+                    per_check[check].append(message)
+        results = [CheckResult(s.name, not per_check[s.name], s.weight,
+                               per_check[s.name][0] if per_check[s.name] else "passed", s.hidden)
+                   for s in self.checks]
+        summary = ""
+        if all("not implemented yet" in m for ms in per_check.values() for m in ms) and \
+                not any(r.passed for r in results):
+            summary = ("Residual is not implemented yet: replace the `raise "
+                       "NotImplementedError()` lines in its answer cell with your code.")
+        return PartResult.from_checks(self.name, points, results, summary)

@@ -1,0 +1,280 @@
+"""The grading pipeline, in order: load, validate, restore tests, execute isolated, check,
+score, report.
+
+1. load      - find the submissions (notebooks, folders, zips) and read their bytes;
+2. validate  - parse each notebook; reuse an earlier result for unchanged bytes;
+3. restore   - take points, setup cells and answer ids from the SOURCE notebook only;
+4. execute   - run each part's answer cells in a fresh sandboxed child, one part per job;
+5. check     - compare the plain data that came back with the grader's own oracle;
+6. score     - partial credit per check, summing to the part's points;
+7. report    - feedback page, gradebook, results.json and grades.csv, per submission.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from . import __version__, feedback, sandbox
+from .assignments import COURSE_ROOT, Assignment
+from .gradebook import GradebookWriter, default_url
+from .notebook import (Answers, NotebookError, SourceNotebook, extract_answers, load_source,
+                       parse_notebook)
+from .output import OutputDir
+from .parts.base import Part, static_library_uses
+from .pool import WorkerPool, WorkerStartError, default_private_dirs
+from .report import parse_report
+from .results import GradingRun, PartResult, SubmissionResult
+from .submissions import Submission, collect
+
+__all__ = ["Options", "grade", "build_job", "choose_method", "PartJobs"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to grade: parallel workers, isolation method, profile, regrading, gradebook."""
+
+    jobs: int = 1
+    isolation: str = "auto"
+    profile: str = "quick"
+    force: bool = False
+    gradebook_url: str | None = None
+    course_root: Path = COURSE_ROOT
+    progress: Callable[[int, int, SubmissionResult], None] | None = None
+
+
+def choose_method(requested: str) -> str:
+    """The isolation method to use: the strongest available, or the one asked for."""
+    available = sandbox.available_methods()
+    if requested == "auto":
+        return available[0]
+    if requested not in available:
+        raise ValueError(f"isolation {requested!r} is not available here (available: "
+                         f"{', '.join(available)}); install bubblewrap or run as root")
+    return requested
+
+
+def _limits(part: Part) -> dict:
+    return {"cpu_s": int(part.timeout_s) + 1, "file_bytes": 16 << 20, "open_files": 256,
+            "memory_bytes": part.memory_bytes, "processes": 256, "output_bytes": 64 << 10,
+            "result_bytes": 32 << 20, "threads": part.threads}
+
+
+class PartJobs:
+    """Each part's probes and expected answers, computed once per run in the grader."""
+
+    def __init__(self, parts: tuple[Part, ...]):
+        self.fields = {p.name: p.job_fields() for p in parts}
+
+
+def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJobs,
+              profile: str, use_seccomp: bool, dedicated_uid: bool) -> tuple[dict, list[bytes]]:
+    """The plain-data job for one part: source setup cells, then the answer cells."""
+    cells = [{"label": sid, "source": src} for sid, src in source.setup]
+    for aid in part.answer_ids:
+        for n, code in enumerate(answers.sources.get(aid, ())):
+            cells.append({"label": aid if n == 0 else f"{aid} (copy {n + 1})", "source": code})
+    fields, blobs = jobs.fields[part.name]
+    limits = _limits(part)
+    if not dedicated_uid:  # RLIMIT_NPROC would count every process of the grader's user
+        limits["processes"] = None
+    job = {"timeout_s": part.timeout_s, "seccomp": use_seccomp, "limits": limits,
+           "cells": cells, "driver": part.driver, "object": part.object_name,
+           "profile": profile, **fields}
+    return job, blobs
+
+
+def _grade_part(part: Part, points: float, answers: Answers, source: SourceNotebook,
+                jobs: PartJobs, pool: WorkerPool, options: Options) -> PartResult:
+    notes = tuple(n for aid in part.answer_ids for n in answers.notes.get(aid, ()))
+    code = [c for aid in part.answer_ids for c in answers.sources.get(aid, ())]
+    if not code:
+        missing = ", ".join(part.answer_ids)
+        return PartResult.zero(part.name, points, f"the answer cell ({missing}) is missing from "
+                               "your notebook: download a fresh copy of the exercise and paste "
+                               "your code into its answer cell.", notes=notes)
+    hits = [(line, name) for c in code for line, name in static_library_uses(
+        c, part.forbidden_names)]
+    if hits:
+        uses = [f"{name} (line {line})" for line, name in hits[:3]]
+        return PartResult.zero(part.name, points, part.library_message(uses), notes=notes)
+    isolation = pool.isolation()
+    job, blobs = build_job(part, answers, source, jobs, options.profile,
+                           isolation.seccomp, isolation.unprivileged_uid)
+    outcome = pool.run(job, blobs)
+    if outcome.worker_failure:
+        raise WorkerStartError(f"the worker failed on part {part.name}: "
+                               f"{outcome.worker_failure}")
+    result = part.score(parse_report(outcome, part.probe_ids()), points)
+    return replace(result, output=outcome.output, seconds=outcome.seconds, notes=notes)
+
+
+def _fingerprint(sub: Submission, source: SourceNotebook) -> str:
+    h = hashlib.sha256(sub.data or b"")
+    h.update(f"{source.fingerprint}/{__version__}".encode())
+    return h.hexdigest()[:20]
+
+
+def _in_background(fn: Callable[[], object]) -> Callable[[], object]:
+    """Start ``fn`` in a thread now; the returned callable waits and returns (or raises)."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by wait()
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def wait() -> object:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return wait
+
+
+class _Run:
+    """One ``grade`` command: the steps of the module docstring, over all submissions."""
+
+    def __init__(self, assignment: Assignment, out_dir: Path, options: Options):
+        self.assignment, self.out_dir, self.options = assignment, Path(out_dir), options
+        self.source = load_source(assignment.source_path(options.course_root),
+                                  assignment.setup_ids, assignment.parts)
+        self.points = {p.name: self.source.points[p.grade_id] for p in assignment.parts}
+        self.part_cells = {p.name: p.grade_id for p in assignment.parts}
+        self.out = OutputDir(self.out_dir, assignment.id)
+        self.run = GradingRun(assignment.id, tuple(self.points), (), profile={
+            "name": options.profile, "jobs": options.jobs, "grader": __version__})
+        self.book: GradebookWriter | None = None
+        self.done, self.total = 0, 0
+
+    # load + validate ----------------------------------------------------------------------
+    def triage(self, subs: list[Submission]) -> tuple[dict, dict]:
+        """Split into results already known (reused, unreadable) and notebooks to grade."""
+        finished: dict[int, SubmissionResult] = {}
+        pending: dict[int, tuple[Submission, Answers, str]] = {}
+        names = {aid: p.object_name for p in self.assignment.parts for aid in p.answer_ids}
+        max_total = sum(self.points.values())
+        for i, sub in enumerate(subs):
+            fp = _fingerprint(sub, self.source)
+            previous = None if self.options.force else self.out.previous(sub.key, fp)
+            if previous is not None:
+                finished[i] = previous
+                continue
+            try:
+                if sub.error:
+                    raise NotebookError(sub.error)
+                nb = parse_notebook(sub.data)
+            except NotebookError as exc:
+                finished[i] = SubmissionResult(sub.student_id, (), max_total,
+                                               f"{sub.origin}: {exc}", sub.origin, fp,
+                                               key=sub.key)
+                continue
+            pending[i] = (sub, extract_answers(nb, names), fp)
+        return finished, pending
+
+    # report -------------------------------------------------------------------------------
+    def report(self, result: SubmissionResult) -> None:
+        """Feedback page, gradebook, then results.json: a result on file is complete."""
+        if result is not self.out.results.get(result.key):  # new, not reused from disk
+            self.out.write_feedback(result.student_id,
+                                    feedback.render(result, self.assignment.id))
+        self.book.record(result, self.part_cells)
+        self.run = self.out.record(result, self.run)
+        self.done += 1
+        if self.options.progress:
+            self.options.progress(self.done, self.total, result)
+
+    # execute + check + score --------------------------------------------------------------
+    def grade_pending(self, pending: dict, pool: WorkerPool, jobs: PartJobs) -> dict:
+        parts = self.assignment.parts
+        results: dict[int, SubmissionResult] = {}
+        got: dict[int, dict[str, PartResult]] = {i: {} for i in pending}
+        errors: dict[int, str] = {}
+        started = {i: time.monotonic() for i in pending}
+        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as executor:
+            futures = {executor.submit(_grade_part, part, self.points[part.name], answers,
+                                       self.source, jobs, pool, self.options): (i, part)
+                       for i, (_, answers, _) in pending.items() for part in parts}
+            for future in as_completed(futures):
+                i, part = futures[future]
+                try:
+                    got[i][part.name] = future.result()
+                except (WorkerStartError, OSError) as exc:
+                    errors[i] = f"grading stopped: {exc}"
+                    got[i][part.name] = None
+                if len(got[i]) < len(parts):
+                    continue
+                sub, _, fp = pending[i]
+                result = SubmissionResult(
+                    sub.student_id,
+                    () if i in errors else tuple(got[i][p.name] for p in parts),
+                    sum(self.points.values()), errors.get(i), sub.origin, fp,
+                    round(time.monotonic() - started[i], 3), sub.key)
+                self.report(result)
+                results[i] = result
+        return results
+
+
+def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
+          options: Options = Options()) -> tuple[GradingRun, list[SubmissionResult]]:
+    """Grade every submission under ``paths`` into ``out_dir``; returns the run and this
+    command's own results (in input order)."""
+    start = time.monotonic()
+    state = _Run(assignment, out_dir, options)
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
+    pool = None
+    # Importing nbgrader takes seconds: open the gradebook while the rest gets going.
+    wait_book = _in_background(lambda: GradebookWriter(
+        options.gradebook_url or default_url(out_dir), assignment.id,
+        Path(assignment.notebook).stem,
+        {p.grade_id: state.points[p.name] for p in assignment.parts},
+        tuple(sorted(state.source.answer_ids))))
+    try:
+        subs = collect(paths, assignment.id, assignment.notebook, workdir)
+        state.total = len(subs)
+        finished, pending = state.triage(subs)
+        startup, isolation = 0.0, {"method": None, "notes": ["no submission needed a worker"]}
+        if pending:
+            t0 = time.monotonic()
+            # The oracle's answers are computed while the workers import torch.
+            wait_jobs = _in_background(lambda: PartJobs(assignment.parts))
+            extra = tuple(f for p in assignment.parts for f in p.worker_files)
+            pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation),
+                              default_private_dirs(out_dir, options.course_root, workdir,
+                                                   *paths), extra)
+            jobs = wait_jobs()
+            startup = time.monotonic() - t0
+            isolation = pool.isolation().to_dict()
+        state.run = replace(state.run, isolation=isolation)
+        state.book = wait_book()
+        for i in sorted(finished):  # reused and unreadable ones: filed (again) first
+            state.report(finished[i])
+        if pending:
+            finished.update(state.grade_pending(pending, pool, jobs))
+        total_s = time.monotonic() - start
+        state.run = replace(state.run, submissions=tuple(state.out.results.values()), timing={
+            "total_s": round(total_s, 3), "worker_startup_s": round(startup, 3),
+            "graded": len(pending), "reused_or_unreadable": len(subs) - len(pending),
+            "per_submission_s": round((total_s - startup) / len(pending), 4)
+            if pending else None})
+        state.out.write(state.run)
+        return state.run, [finished[i] for i in range(len(subs))]
+    finally:
+        if pool is not None:
+            pool.close()
+        try:
+            wait_book().close()
+        except Exception:  # noqa: BLE001 - already reported above, or nothing to close
+            pass
+        state.out.close()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,248 @@
+"""The grader's side of the workers: start them sandboxed, hand out jobs, recover from faults.
+
+A ``Worker`` is one sandboxed fork server (``worker.py``); ``WorkerPool`` keeps ``size`` of
+them, one job at a time each. The grader never trusts a worker's timing: every call has a
+backstop deadline, and a worker that misses it, dies or breaks the protocol is killed with
+its whole process group and replaced before the next job.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import sandbox, wire
+from .sandbox import Isolation, Launch
+
+__all__ = ["JobOutcome", "Worker", "WorkerPool", "WorkerStartError"]
+
+_STARTUP_TIMEOUT_S = 180.0  # importing torch on a busy 2-core machine can take 10 s or more
+_BACKSTOP_S = 15.0          # grace beyond a job's own limit before the whole worker is killed
+
+
+class WorkerStartError(RuntimeError):
+    """A worker could not be started; the message names the method and the reason."""
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What came back from one job: the child's raw report plus how it ended."""
+
+    frames: list = field(repr=False)
+    protocol_error: str | None
+    timed_out: bool
+    exit_code: int | None
+    seconds: float
+    output: str
+    output_bytes: int
+    worker_failure: str | None = None   # the worker itself broke (not the submission's fault)
+
+
+class _Reader:
+    """Buffered frame reader over a pipe, with a deadline."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buf = fd, bytearray()
+
+    def _fill(self, n: int, deadline: float) -> None:
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise TimeoutError("the worker did not answer in time")
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise EOFError("the worker closed its output")
+            self.buf += chunk
+
+    def frame(self, deadline: float, max_bytes: int) -> tuple[dict, list[bytes]]:
+        self._fill(4, deadline)
+        n = int.from_bytes(self.buf[:4], "big")
+        if n > wire.MAX_HEADER_BYTES:
+            raise wire.WireError("the worker sent an oversized header")
+        self._fill(4 + n, deadline)
+        header = wire.parse_header(bytes(self.buf[4:4 + n]))
+        sizes = header["blobs"]
+        if sum(sizes) > max_bytes:
+            raise wire.WireError(f"the worker sent {sum(sizes)} bytes; the limit is {max_bytes}")
+        end = 4 + n + sum(sizes)
+        self._fill(end, deadline)
+        blobs, pos = [], 4 + n
+        for size in sizes:
+            blobs.append(bytes(self.buf[pos:pos + size]))
+            pos += size
+        del self.buf[:end]
+        return header, blobs
+
+
+class Worker:
+    """One sandboxed fork server."""
+
+    def __init__(self, slot: int, method: str, private: list, extra_files: tuple = (),
+                 tmp_bytes: int = 64 << 20):
+        self.slot, self.method = slot, method
+        self.private, self.extra_files, self.tmp_bytes = private, extra_files, tmp_bytes
+        self.proc: subprocess.Popen | None = None
+        self.launch: Launch | None = None
+        self.ready: dict = {}
+        self._log = tempfile.TemporaryFile()
+
+    def start(self) -> None:
+        """Launch the sandbox and wait until torch is imported and the server is ready."""
+        self.launch_process()
+        self.wait_ready()
+
+    def launch_process(self) -> None:
+        self.launch = sandbox.plan_launch(self.method, self.slot, self.private,
+                                          self.extra_files, self.tmp_bytes)
+        self._log.seek(0)
+        self._log.truncate()
+        try:
+            self.proc = subprocess.Popen(self.launch.argv, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self._log,
+                                         env=self.launch.env, start_new_session=True,
+                                         close_fds=True, cwd="/")
+        except OSError as exc:
+            raise WorkerStartError(f"{self.method}: could not run {self.launch.argv[0]}: "
+                                   f"{exc}") from None
+        self._reader = _Reader(self.proc.stdout.fileno())
+
+    def wait_ready(self) -> None:
+        try:
+            header, _ = self._reader.frame(time.monotonic() + _STARTUP_TIMEOUT_S, 1 << 20)
+        except (TimeoutError, EOFError, wire.WireError) as exc:
+            self.stop()
+            raise WorkerStartError(f"{self.method}: the worker did not start ({exc}): "
+                                   f"{self.log_tail()}") from None
+        if header.get("op") != "ready":
+            self.stop()
+            raise WorkerStartError(f"{self.method}: unexpected first message {header!r}")
+        self.ready = header
+
+    def log_tail(self, limit: int = 1500) -> str:
+        self._log.seek(0)
+        data = self._log.read()
+        return data[-limit:].decode("utf-8", "replace").strip() or "(no output)"
+
+    def isolation(self) -> Isolation:
+        """What is in force for this worker, from the launch plan and the worker's report."""
+        launch, ready = self.launch, self.ready
+        held = ready.get("confine") or {}
+        notes = list(launch.notes) + list(held.get("problems", []))
+        namespaces = set(held.get("namespaces", []))
+        if launch.method == "bwrap":
+            pid_ns, network, hidden, private_tmp = True, "none (network namespace)", \
+                launch.hidden, True
+        else:
+            pid_ns = False
+            network = ("none (network namespace)" if "net" in namespaces else
+                       "blocked by seccomp (no sockets)" if ready.get("seccomp") else "open")
+            hidden = tuple(held.get("hidden", ()))
+            private_tmp = "mount" in namespaces or launch.tmp_dir is not None
+        uid = ready.get("uid")
+        return Isolation(method=launch.method, uid=uid, unprivileged_uid=uid not in (None, 0)
+                         and uid != os.getuid(), pid_namespace=pid_ns, network=network,
+                         hidden_paths=tuple(hidden), private_tmp=private_tmp,
+                         seccomp=bool(ready.get("seccomp")), notes=tuple(notes))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def run(self, job: dict, blobs: list[bytes], max_result: int) -> JobOutcome:
+        """Send one job and wait for its ``done`` frame (the job's limit plus a backstop)."""
+        deadline = time.monotonic() + job["timeout_s"] + _BACKSTOP_S
+        try:
+            self.proc.stdin.write(wire.encode_frame({"op": "run", "job": job}, blobs))
+            self.proc.stdin.flush()
+            header, payload = self._reader.frame(deadline, max_result + (1 << 20))
+            if header.get("op") != "done" or len(payload) != 1:
+                raise wire.WireError(f"unexpected message {header.get('op')!r}")
+        except (OSError, TimeoutError, EOFError, wire.WireError) as exc:
+            tail = self.log_tail(400)
+            self.stop()
+            return JobOutcome([], None, isinstance(exc, TimeoutError), None, 0.0, "", 0,
+                              worker_failure=f"{type(exc).__name__}: {exc} ({tail})")
+        frames, problem = wire.split_frames(payload[0])
+        if header.get("result_overflow"):
+            problem = f"the report exceeded {max_result} bytes and was cut off"
+        return JobOutcome(frames, problem, bool(header.get("timed_out")),
+                          header.get("exit_code"), float(header.get("seconds", 0.0)),
+                          str(header.get("output", "")), int(header.get("output_bytes", 0)))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            self.proc = None
+        if self.launch is not None and self.launch.tmp_dir:
+            shutil.rmtree(self.launch.tmp_dir, ignore_errors=True)
+
+
+class WorkerPool:
+    """``size`` workers started in parallel; ``run`` borrows one and replaces it if it broke."""
+
+    def __init__(self, size: int, method: str, private: list, extra_files: tuple = ()):
+        self.workers = [Worker(i, method, private, extra_files) for i in range(size)]
+        self._free: queue.Queue[Worker] = queue.Queue()
+        # Launch from this thread: bwrap's --die-with-parent follows the launching thread.
+        try:
+            for w in self.workers:
+                w.launch_process()
+            for w in self.workers:
+                w.wait_ready()
+                self._free.put(w)
+        except WorkerStartError:
+            self.close()
+            raise
+
+    def isolation(self) -> Isolation:
+        return self.workers[0].isolation()
+
+    def run(self, job: dict, blobs: list[bytes], max_result: int = 32 << 20) -> JobOutcome:
+        worker = self._free.get()
+        try:
+            if not worker.alive:
+                worker.start()
+            return worker.run(job, blobs, max_result)
+        finally:
+            self._free.put(worker)
+
+    def close(self) -> None:
+        for w in self.workers:
+            if w.alive:
+                try:
+                    w.proc.stdin.write(wire.encode_frame({"op": "exit"}))
+                    w.proc.stdin.flush()
+                except OSError:
+                    pass
+            w.stop()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def default_private_dirs(*paths: str | os.PathLike) -> list[str]:
+    """Folders hidden from workers beyond the standard ones: the course and grader code."""
+    here = Path(__file__).resolve().parent
+    return [str(here.parent), *map(str, paths)]

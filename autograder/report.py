@@ -1,0 +1,144 @@
+"""Read a worker's frames into a validated ``Report``: nothing in it is taken on trust.
+
+The child's frames were written by code the student controls, so every field is checked
+for its exact JSON type, strings are capped, probe ids must be known, the first frame for a
+probe wins, and arrays are decoded only through ``wire.decode_array``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import wire
+from .pool import JobOutcome
+
+__all__ = ["Report", "ErrorInfo", "Value", "parse_report", "error_info", "value_info"]
+
+_MAX_TEXT = 600
+
+
+def _text(value: Any, limit: int = _MAX_TEXT) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """An exception raised by student code: its type, message and where in their cell."""
+
+    type: str
+    message: str
+    cell: str | None = None
+    line: int | None = None
+    function: str | None = None
+
+    def describe(self) -> str:
+        where = ""
+        if self.line is not None:
+            where = f" (line {self.line}" + (f" in {self.function}" if self.function
+                                              and self.function != "<module>" else "") + ")"
+        message = f": {self.message}" if self.message else ""
+        return f"raised {self.type}{message}{where}"
+
+
+def error_info(raw: Any) -> ErrorInfo:
+    if not isinstance(raw, dict):
+        return ErrorInfo("an unreadable error", "")
+    where = raw.get("where") if isinstance(raw.get("where"), dict) else {}
+    line = where.get("line")
+    return ErrorInfo(_text(raw.get("type"), 80) or "an error", _text(raw.get("message")),
+                     _text(where.get("cell"), 80) or None,
+                     line if type(line) is int else None,
+                     _text(where.get("function"), 80) or None)
+
+
+@dataclass(frozen=True)
+class Value:
+    """A returned value: an exact tensor carries ``array``; anything else only its type."""
+
+    kind: str                  # "tensor" or "other"
+    type_name: str = ""
+    dtype: str = ""
+    shape: tuple[int, ...] | None = None
+    array: Any = field(default=None, repr=False)   # numpy array, read-only
+    tensor_subclass: bool = False
+    problem: str = ""          # why the value could not be read
+
+
+def value_info(raw: Any, blobs: list[bytes]) -> Value:
+    if not isinstance(raw, dict) or raw.get("kind") not in ("tensor", "other"):
+        return Value("other", problem="the worker's description of the result was unreadable")
+    if raw["kind"] == "other":
+        return Value("other", type_name=_text(raw.get("type"), 120) or "an unknown type",
+                     tensor_subclass=raw.get("tensor_subclass") is True)
+    shape = raw.get("shape")
+    if type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
+        return Value("other", problem="the result's shape was unreadable")
+    dtype = _text(raw.get("dtype"), 40)
+    array, problem = None, ""
+    if raw.get("array") is not None:
+        try:
+            array = wire.decode_array(raw["array"], blobs)
+            if tuple(array.shape) != tuple(shape):
+                array, problem = None, "the result's data did not match its shape"
+        except wire.WireError as exc:
+            problem = f"the result's data was unreadable ({exc})"
+    return Value("tensor", "torch.Tensor", dtype, tuple(shape), array, problem=problem)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one job established about a submission's part."""
+
+    cells: dict[str, tuple[bool, ErrorInfo | None]]
+    probes: dict[int, tuple[dict, list[bytes]]]
+    frames: dict[str, list[tuple[dict, list[bytes]]]]   # other ops: class, config, data
+    missing: str | None
+    ended: bool
+    outcome: JobOutcome
+
+    def cell_errors(self) -> list[tuple[str, ErrorInfo]]:
+        return [(label, err) for label, (ok, err) in self.cells.items() if not ok and err]
+
+    def stop_reason(self, limit_s: float) -> str | None:
+        """Why the job stopped before reporting everything, in words, or None."""
+        o = self.outcome
+        if o.worker_failure:
+            return "the grading worker failed while running your code"
+        if o.timed_out:
+            return (f"your code did not finish within the {limit_s:g} s limit for this part "
+                    "(an endless loop, or a very slow one?)")
+        if o.protocol_error:
+            return f"your code's results were cut short: {o.protocol_error}"
+        if not self.ended:
+            if o.exit_code is not None and o.exit_code < 0:
+                return (f"the process running your code was killed by signal {-o.exit_code} "
+                        "(often the memory or CPU-time limit)")
+            return (f"the process running your code stopped early (exit code {o.exit_code}); "
+                    "does it call exit() or os._exit()?")
+        return None
+
+
+def parse_report(outcome: JobOutcome, known_probes: set[int]) -> Report:
+    cells: dict[str, tuple[bool, ErrorInfo | None]] = {}
+    probes: dict[int, tuple[dict, list[bytes]]] = {}
+    frames: dict[str, list[tuple[dict, list[bytes]]]] = {}
+    missing, ended = None, False
+    for header, blobs in outcome.frames:
+        op = header.get("op")
+        if op == "cell" and isinstance(header.get("label"), str):
+            label = header["label"]
+            if label not in cells:
+                ok = header.get("ok") is True
+                cells[label] = (ok, None if ok else error_info(header.get("error")))
+        elif op == "probe":
+            pid = header.get("id")
+            if type(pid) is int and pid in known_probes and pid not in probes:
+                probes[pid] = (header, blobs)
+        elif op == "missing":
+            missing = _text(header.get("name"), 80)
+        elif op == "end":
+            ended = True
+        elif op in ("class", "config", "data"):
+            frames.setdefault(op, []).append((header, blobs))
+    return Report(cells, probes, frames, missing, ended, outcome)

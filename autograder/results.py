@@ -1,0 +1,163 @@
+"""Grading results as frozen dataclasses, with their JSON and CSV forms.
+
+``results.json`` has the documented shape::
+
+    {"assignment": ID, "submissions": [{"student_id", "total", "max_total",
+      "parts": [{"name", "score", "max_score", "feedback"}], "error"}]}
+
+plus extra keys that never rename those: ``isolation``, ``profile`` and ``timing`` at the
+top, ``checks``, ``seconds`` and ``fingerprint`` inside entries.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Figure", "CheckResult", "PartResult", "SubmissionResult", "GradingRun"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A picture for the feedback page (PNG bytes) and the words that stand in for it."""
+
+    png: bytes = field(repr=False)
+    alt: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check of a part: its share of the points and what the student should know."""
+
+    name: str
+    passed: bool
+    weight: float
+    message: str
+    hidden: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "weight": self.weight,
+                "message": self.message, "hidden": self.hidden}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CheckResult":
+        return cls(d["name"], d["passed"], d["weight"], d["message"], d.get("hidden", False))
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """A graded part: score out of ``max_score``, a summary line and its checks."""
+
+    name: str
+    score: float
+    max_score: float
+    feedback: str
+    checks: tuple[CheckResult, ...] = ()
+    output: str = ""               # what the student's code printed (capped), for the page
+    seconds: float = 0.0
+    figures: tuple[Figure, ...] = ()
+    notes: tuple[str, ...] = ()    # how the answer cells were found (copies, magics, ...)
+
+    @classmethod
+    def from_checks(cls, name: str, max_score: float, checks: list[CheckResult],
+                    summary: str = "", **extra: Any) -> "PartResult":
+        """Score = max_score x (weight of passed checks / all weight), to 4 decimals."""
+        total = sum(c.weight for c in checks)
+        won = sum(c.weight for c in checks if c.passed)
+        score = round(max_score * won / total, 4) if total else 0.0
+        if not summary:
+            failed = [c for c in checks if not c.passed]
+            summary = ("All checks passed." if not failed else
+                       " ".join(f"{c.name}: {c.message}" for c in failed))
+        return cls(name, score, max_score, summary, tuple(checks), **extra)
+
+    @classmethod
+    def zero(cls, name: str, max_score: float, feedback: str, **extra: Any) -> "PartResult":
+        return cls(name, 0.0, max_score, feedback, **extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "score": self.score, "max_score": self.max_score,
+                "feedback": self.feedback, "checks": [c.to_dict() for c in self.checks],
+                "notes": list(self.notes), "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PartResult":
+        return cls(d["name"], d["score"], d["max_score"], d["feedback"],
+                   tuple(CheckResult.from_dict(c) for c in d.get("checks", [])),
+                   seconds=d.get("seconds", 0.0), notes=tuple(d.get("notes", ())))
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    """Everything about one student's submission; ``error`` is set when it was not graded."""
+
+    student_id: str
+    parts: tuple[PartResult, ...]
+    max_total: float
+    error: str | None = None
+    source: str = ""
+    fingerprint: str = ""
+    seconds: float = 0.0
+
+    key: str = ""                  # where it is filed in results.json (see Submission.key)
+
+    @property
+    def total(self) -> float:
+        return round(sum(p.score for p in self.parts), 4)
+
+    @property
+    def graded(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"student_id": self.student_id, "total": self.total, "max_total": self.max_total,
+                "parts": [p.to_dict() for p in self.parts], "error": self.error,
+                "source": self.source, "fingerprint": self.fingerprint,
+                "seconds": self.seconds, "key": self.key}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
+        return cls(d["student_id"], tuple(PartResult.from_dict(p) for p in d["parts"]),
+                   d["max_total"], d.get("error"), d.get("source", ""),
+                   d.get("fingerprint", ""), d.get("seconds", 0.0),
+                   d.get("key") or d["student_id"])
+
+
+@dataclass(frozen=True)
+class GradingRun:
+    """One ``grade`` command's results over all its submissions."""
+
+    assignment: str
+    part_names: tuple[str, ...]
+    submissions: tuple[SubmissionResult, ...]
+    isolation: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[SubmissionResult]:
+        return [s for s in self.submissions if not s.graded]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"assignment": self.assignment,
+                "submissions": [s.to_dict() for s in self.submissions],
+                "isolation": self.isolation, "profile": self.profile, "timing": self.timing}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
+
+    def to_csv(self) -> str:
+        """student_id, one column per part, total, max_total; ungraded rows leave scores empty."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["student_id", *self.part_names, "total", "max_total"])
+        for s in self.submissions:
+            scores = {p.name: p.score for p in s.parts}
+            if s.graded:
+                writer.writerow([s.student_id, *(scores.get(n, "") for n in self.part_names),
+                                 s.total, s.max_total])
+            else:
+                writer.writerow([s.student_id, *([""] * len(self.part_names)), "", s.max_total])
+        return out.getvalue()

@@ -1,0 +1,222 @@
+"""How a worker is confined: pick the strongest method this machine offers, build its command.
+
+Methods, strongest first:
+
+- ``bwrap``: Debian's bubblewrap. New PID, network, IPC and UTS namespaces; a filesystem
+  that holds only the system folders (/usr, /etc, /sys), the interpreter, the venv and the
+  packages the worker imports, all read-only, plus a private ``/tmp``; no environment; a
+  new session. As root, ``setpriv`` then drops to a dedicated uid.
+- ``namespaces``: root without bwrap. The worker unshares mount, network, IPC and UTS
+  namespaces itself (``confine.py``), hides the same folders and drops to a dedicated uid.
+- ``rlimits``: neither. A new session, a scrubbed environment, a private temporary folder,
+  rlimits and seccomp only; an unprivileged grader's own uid runs the code.
+
+In every method each job runs in a fresh forked child with rlimits and a seccomp filter.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["METHODS", "Isolation", "Launch", "plan_launch", "available_methods",
+           "WORKER_FILES"]
+
+METHODS = ("bwrap", "namespaces", "rlimits")
+HERE = Path(__file__).resolve().parent
+WORKER_FILES = ("worker.py", "drivers.py", "wire.py", "seccomp.py", "confine.py")
+_SANDBOX_GRADER_DIR = "/run/grader"  # where the worker's own files appear inside bwrap
+# Folders that hold people's data on a typical machine; always covered inside the sandbox.
+_PRIVATE_DIRS = ("/root", "/home", "/run", "/srv", "/mnt", "/media", "/var/tmp", "/var/lib",
+                 "/var/log", "/var/mail", "/var/spool", "/opt/secrets")
+_BASE_UID = 0x4000_0000  # dedicated uids live far above any real account
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What confined the worker, as recorded in results.json."""
+
+    method: str
+    uid: int | None
+    unprivileged_uid: bool
+    pid_namespace: bool
+    network: str
+    hidden_paths: tuple[str, ...]
+    private_tmp: bool
+    seccomp: bool
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A worker's command line and what it will be confined by."""
+
+    argv: list[str]
+    env: dict[str, str]
+    method: str
+    uid: int | None
+    hidden: tuple[str, ...]
+    tmp_dir: str | None = None     # a host folder to delete afterwards (rlimits method)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@lru_cache(maxsize=None)
+def _bwrap_works() -> bool:
+    exe = shutil.which("bwrap")
+    if not exe:
+        return False
+    args = [exe, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--proc", "/proc",
+            "--dev", "/dev"]
+    if os.geteuid() != 0:
+        args.insert(1, "--unshare-user")
+    try:
+        return subprocess.run([*args, "true"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def available_methods() -> list[str]:
+    """The methods that can run here, strongest first."""
+    methods = ["bwrap"] if _bwrap_works() else []
+    if os.geteuid() == 0:
+        methods.append("namespaces")
+    return [*methods, "rlimits"]
+
+
+def _keep_paths() -> list[str]:
+    """What the worker must read: the interpreter, the venv, and packages it imports."""
+    keep = {sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent)}
+    import importlib.util
+
+    for name in ("cnncourse", "d2l", "torch"):
+        spec = importlib.util.find_spec(name)
+        if spec and spec.origin:
+            keep.add(str(Path(spec.origin).resolve().parent))
+    from cnncourse import config  # the data set, for parts that train
+
+    for data in (config.data_root(), Path("/work/shared/data")):
+        if data.is_dir():
+            keep.add(str(data.resolve()))
+    return sorted(keep)
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """Existing folders with none inside another, parents first."""
+    real = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+    out: list[str] = []
+    for p in real:
+        if p != "/" and not any(p == q or p.startswith(q.rstrip("/") + "/") for q in out):
+            out.append(p)
+    return out
+
+
+def _dirs_between(top: str, path: str) -> list[str]:
+    rel = Path(path).relative_to(top).parts
+    return [str(Path(top, *rel[:i])) for i in range(1, len(rel))]
+
+
+_SYSTEM_DIRS = ("/usr", "/etc", "/sys")
+_SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: int | None,
+                python: str) -> list[str]:
+    """An allow-list view: system folders, the interpreter and packages, all read-only."""
+    argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+    if os.geteuid() != 0:
+        argv.insert(1, "--unshare-user")
+    present = set()
+    for d in _SYSTEM_DIRS:
+        if os.path.isdir(d):
+            argv += ["--ro-bind", d, d]
+            present.add(d)
+    for link in _SYSTEM_LINKS:
+        if os.path.islink(link):
+            argv += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            argv += ["--ro-bind", link, link]
+            present.add(link)
+    argv += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    made: set[str] = set()
+    for k in keep:
+        if any(k == p or k.startswith(p + "/") for p in present):
+            continue  # already visible under /usr or another kept folder
+        for d in _dirs_between("/", k):
+            if d not in made:
+                argv += ["--perms", "0755", "--dir", d]
+                made.add(d)
+        argv += ["--ro-bind", k, k]
+        present.add(k)
+    argv += ["--perms", "0755", "--dir", _SANDBOX_GRADER_DIR]
+    for f in extra_files:
+        argv += ["--ro-bind", str(f), f"{_SANDBOX_GRADER_DIR}/{f.name}"]
+    argv += ["--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
+             "--chdir", "/tmp"]
+    if uid is not None:
+        argv += ["--cap-add", "CAP_SETUID,CAP_SETGID", "--",
+                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    else:
+        argv.append("--")
+    return argv + [python, "-E", "-s", "-B", f"{_SANDBOX_GRADER_DIR}/worker.py",
+                   "--tmp", "/tmp", "--kill-all"]
+
+
+def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
+                extra_files: tuple[Path, ...] = (), tmp_bytes: int = 64 << 20) -> Launch:
+    """The command that starts worker number ``slot`` under ``method``.
+
+    ``private`` lists folders the worker must not see (course, output, submissions);
+    ``extra_files`` are further worker-side modules a part needs (e.g. ``training.py``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown isolation method {method!r}; choose one of {METHODS}")
+    python = sys.executable
+    files = [HERE / f for f in WORKER_FILES] + [Path(f).resolve() for f in extra_files]
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    root = os.geteuid() == 0
+    # A uid of our own per run and slot: its processes are all ours to kill, and
+    # RLIMIT_NPROC counts only them.
+    uid = _BASE_UID + (os.getpid() % 0x10000) * 64 + slot if root else None
+    keep = _keep_paths()
+    if method == "bwrap":
+        argv = _bwrap_argv(keep, files, tmp_bytes, uid, python)
+        visible = tuple(k for k in (*_SYSTEM_DIRS, *keep) if os.path.exists(k))
+        return Launch(argv, env, method, uid, ("everything except " + ", ".join(visible),))
+    hidden = _outermost([*_PRIVATE_DIRS, *map(str, private), os.getcwd(),
+                         os.path.expanduser("~")])
+    if method == "namespaces":
+        if not root:
+            raise PermissionError("the 'namespaces' method needs root; use 'rlimits'")
+        # The worker's own files stay readable one by one; the rest of the package does not.
+        keep += [str(f) for f in files]
+        plan = {"hide": hidden, "keep": keep, "tmp": "/tmp", "tmp_bytes": tmp_bytes, "uid": uid}
+        argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", "/tmp",
+                "--kill-all", "--confine", json.dumps(plan)]
+        return Launch(argv, env, method, uid, tuple(hidden))
+    # rlimits: no namespaces. As root the worker still drops to its own uid, which needs
+    # an interpreter that other users can read (true for /opt or /usr, not for /root).
+    tmp = tempfile.mkdtemp(prefix="autograder-worker-")
+    argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", tmp]
+    if root:
+        os.chown(tmp, uid, uid)
+        plan = {"unshare": False, "hide": [], "keep": [], "uid": uid}
+        argv += ["--kill-all", "--confine", json.dumps(plan)]
+        notes = ("no namespaces: the worker runs as an unprivileged uid and sees every file "
+                 "that other users may read; install bubblewrap for full isolation",)
+    else:
+        notes = ("no namespaces and no uid change: the worker runs as the grader's own user "
+                 "and can read what that user can read; install bubblewrap for full isolation",)
+    return Launch(argv, env, method, uid, (), tmp_dir=tmp, notes=notes)

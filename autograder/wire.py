@@ -1,0 +1,128 @@
+"""Plain-data framing between the grader and its workers: JSON headers plus raw array bytes.
+
+A frame is ``<4-byte big-endian header length><JSON header><blob 0><blob 1>...`` where the
+header's ``"blobs"`` lists each blob's byte length. Arrays travel as a blob plus a small
+descriptor ``{"dtype": "<f4", "shape": [2, 2], "blob": 0}``. Nothing is ever pickled, so
+decoding a frame cannot run code; every size is checked against a limit before it is read.
+
+This module must import nothing outside the standard library (numpy only inside the
+functions that need it): the sandboxed worker loads it by file path.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, BinaryIO
+
+__all__ = ["WireError", "encode_frame", "parse_header", "read_frame", "split_frames", "ARRAY_DTYPES",
+           "describe_array", "decode_array"]
+
+_LEN = struct.Struct(">I")
+MAX_HEADER_BYTES = 1 << 20         # a header is a few hundred bytes; 1 MiB is plenty
+MAX_FRAME_BYTES = 256 << 20        # hard ceiling for one frame, blobs included
+# Little-endian numpy type strings the grader accepts for arrays (no object dtypes).
+ARRAY_DTYPES = {"<f2", "<f4", "<f8", "<i1", "<i2", "<i4", "<i8", "|u1", "|b1"}
+
+
+class WireError(ValueError):
+    """A frame or array descriptor that breaks the protocol (size, type or layout)."""
+
+
+def encode_frame(header: dict[str, Any], blobs: list[bytes] = ()) -> bytes:
+    """One frame: the header (``blobs`` sizes filled in) followed by the raw blobs."""
+    header = dict(header, blobs=[len(b) for b in blobs])
+    head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    return b"".join([_LEN.pack(len(head)), head, *blobs])
+
+
+def parse_header(head: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireError(f"frame header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise WireError("frame header is not a JSON object")
+    sizes = header.get("blobs", [])
+    if not isinstance(sizes, list) or not all(type(n) is int and n >= 0 for n in sizes):
+        raise WireError("frame header has a malformed 'blobs' list")
+    return header
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError(f"stream ended {left} bytes short of a {n}-byte read")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(stream: BinaryIO, max_bytes: int = MAX_FRAME_BYTES
+               ) -> tuple[dict[str, Any], list[bytes]]:
+    """Read one frame from a blocking binary stream; EOFError at a clean end of stream."""
+    (n,) = _LEN.unpack(_read_exact(stream, _LEN.size))
+    if n > MAX_HEADER_BYTES:
+        raise WireError(f"frame header of {n} bytes exceeds {MAX_HEADER_BYTES}")
+    header = parse_header(_read_exact(stream, n))
+    sizes = header["blobs"]
+    if sum(sizes) > max_bytes:
+        raise WireError(f"frame of {sum(sizes)} bytes exceeds the {max_bytes}-byte limit")
+    return header, [_read_exact(stream, size) for size in sizes]
+
+
+def split_frames(data: bytes) -> tuple[list[tuple[dict[str, Any], list[bytes]]], str | None]:
+    """All complete frames in ``data``, plus why parsing stopped early (None if it did not)."""
+    frames, pos = [], 0
+    while pos < len(data):
+        if len(data) - pos < _LEN.size:
+            return frames, "the worker's report ends in a partial frame"
+        (n,) = _LEN.unpack_from(data, pos)
+        if n > MAX_HEADER_BYTES or pos + _LEN.size + n > len(data):
+            return frames, "the worker's report ends in a partial or oversized frame"
+        try:
+            header = parse_header(data[pos + _LEN.size:pos + _LEN.size + n])
+        except WireError as exc:
+            return frames, str(exc)
+        pos += _LEN.size + n
+        blobs = []
+        for size in header["blobs"]:
+            if pos + size > len(data):
+                return frames, "the worker's report ends inside a data block"
+            blobs.append(data[pos:pos + size])
+            pos += size
+        frames.append((header, blobs))
+    return frames, None
+
+
+def describe_array(dtype: str, shape: list[int], blob: int) -> dict[str, Any]:
+    return {"dtype": dtype, "shape": list(shape), "blob": blob}
+
+
+def decode_array(desc: Any, blobs: list[bytes], max_elements: int = 1 << 24):
+    """Turn an array descriptor and its blob into a read-only numpy array, checking everything."""
+    import numpy as np
+
+    if not isinstance(desc, dict) or set(desc) != {"dtype", "shape", "blob"}:
+        raise WireError("array descriptor must have exactly dtype, shape and blob")
+    dtype, shape, index = desc["dtype"], desc["shape"], desc["blob"]
+    if type(dtype) is not str or dtype not in ARRAY_DTYPES:
+        raise WireError(f"array dtype {dtype!r} is not one of the accepted types")
+    if (type(shape) is not list or len(shape) > 8
+            or not all(type(n) is int and 0 <= n <= max_elements for n in shape)):
+        raise WireError(f"array shape {shape!r} is not a short list of sizes")
+    if type(index) is not int or not 0 <= index < len(blobs):
+        raise WireError(f"array refers to data block {index!r}, which does not exist")
+    count = 1
+    for n in shape:
+        count *= n
+    if count > max_elements:
+        raise WireError(f"array of {count} elements exceeds {max_elements}")
+    np_dtype = np.dtype(dtype)
+    blob = blobs[index]
+    if len(blob) != count * np_dtype.itemsize:
+        raise WireError(f"array data is {len(blob)} bytes; {dtype} {shape} needs "
+                        f"{count * np_dtype.itemsize}")
+    array = np.frombuffer(blob, dtype=np_dtype).reshape(shape)
+    return array  # frombuffer over bytes is already read-only
