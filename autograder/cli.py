@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                         "OUT/gradebook.db)")
     g.add_argument("--profile", choices=("quick", "full"),
                    help="size of parts that train (default: quick when CNN_QUICK=1)")
+    g.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="wall-clock limit per part (default: each part's own, 20-30 s)")
     g.add_argument("--force", action="store_true",
                    help="regrade submissions whose earlier results are still valid")
     g.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
@@ -86,6 +88,8 @@ def _grade(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.timeout is not None and not 0 < args.timeout <= 3600:
+        raise UsageError("--timeout must be between 0 and 3600 seconds")
     try:
         choose_method(args.isolation)
     except ValueError as exc:
@@ -93,7 +97,8 @@ def _grade(args: argparse.Namespace) -> int:
     profile = args.profile or ("quick" if os.environ.get("CNN_QUICK", "") not in
                                ("", "0") else "full")
     options = Options(jobs=args.jobs, isolation=args.isolation, profile=profile,
-                      force=args.force, gradebook_url=args.gradebook, progress=_Progress())
+                      force=args.force, gradebook_url=args.gradebook, timeout_s=args.timeout,
+                      progress=_Progress())
     try:
         run, results = grade(assignment, list(args.submissions), args.out, options)
     except OutputLockedError as exc:

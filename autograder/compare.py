@@ -66,8 +66,9 @@ def judge(value: Value, expected: np.ndarray, input_dtype: str) -> Verdict:
         what = "a subclass of torch.Tensor" if value.tensor_subclass else value.type_name
         return Verdict("type", f"returned {what}; expected a plain torch.Tensor")
     if value.dtype not in FLOAT_DTYPES:
-        return Verdict("dtype", f"returned a {value.dtype} tensor; expected floating point "
-                                f"(float32 or float64, like the input)")
+        article = "an" if value.dtype[:1] in "aeiou" else "a"
+        return Verdict("dtype", f"returned {article} {value.dtype} tensor; expected floating "
+                                "point (float32 or float64, like the input)")
     if tuple(value.shape) != tuple(expected.shape):
         return Verdict("shape", f"returned shape {fmt_shape(value.shape)}; expected "
                                 f"{fmt_shape(expected.shape)}")

@@ -45,6 +45,7 @@ class Options:
     profile: str = "quick"
     force: bool = False
     gradebook_url: str | None = None
+    timeout_s: float | None = None      # per-part wall-clock limit; None: each part's own
     course_root: Path = COURSE_ROOT
     progress: Callable[[int, int, SubmissionResult], None] | None = None
 
@@ -60,8 +61,8 @@ def choose_method(requested: str) -> str:
     return requested
 
 
-def _limits(part: Part) -> dict:
-    return {"cpu_s": int(part.timeout_s) + 1, "file_bytes": 16 << 20, "open_files": 256,
+def _limits(part: Part, timeout_s: float) -> dict:
+    return {"cpu_s": int(timeout_s) + 1, "file_bytes": 16 << 20, "open_files": 256,
             "memory_bytes": part.memory_bytes, "processes": 256, "output_bytes": 64 << 10,
             "result_bytes": 32 << 20, "threads": part.threads}
 
@@ -74,17 +75,19 @@ class PartJobs:
 
 
 def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJobs,
-              profile: str, use_seccomp: bool, dedicated_uid: bool) -> tuple[dict, list[bytes]]:
+              profile: str, use_seccomp: bool, dedicated_uid: bool,
+              timeout_s: float | None = None) -> tuple[dict, list[bytes]]:
     """The plain-data job for one part: source setup cells, then the answer cells."""
     cells = [{"label": sid, "source": src} for sid, src in source.setup]
     for aid in part.answer_ids:
         for n, code in enumerate(answers.sources.get(aid, ())):
             cells.append({"label": aid if n == 0 else f"{aid} (copy {n + 1})", "source": code})
     fields, blobs = jobs.fields[part.name]
-    limits = _limits(part)
+    timeout_s = timeout_s or part.timeout_s
+    limits = _limits(part, timeout_s)
     if not dedicated_uid:  # RLIMIT_NPROC would count every process of the grader's user
         limits["processes"] = None
-    job = {"timeout_s": part.timeout_s, "seccomp": use_seccomp, "limits": limits,
+    job = {"timeout_s": timeout_s, "seccomp": use_seccomp, "limits": limits,
            "cells": cells, "driver": part.driver, "object": part.object_name,
            "profile": profile, **fields}
     return job, blobs
@@ -106,12 +109,12 @@ def _grade_part(part: Part, points: float, answers: Answers, source: SourceNoteb
         return PartResult.zero(part.name, points, part.library_message(uses), notes=notes)
     isolation = pool.isolation()
     job, blobs = build_job(part, answers, source, jobs, options.profile,
-                           isolation.seccomp, isolation.unprivileged_uid)
+                           isolation.seccomp, isolation.unprivileged_uid, options.timeout_s)
     outcome = pool.run(job, blobs)
     if outcome.worker_failure:
         raise WorkerStartError(f"the worker failed on part {part.name}: "
                                f"{outcome.worker_failure}")
-    result = part.score(parse_report(outcome, part.probe_ids()), points)
+    result = part.score(parse_report(outcome, part.probe_ids(), job["timeout_s"]), points)
     return replace(result, output=outcome.output, seconds=outcome.seconds, notes=notes)
 
 
@@ -200,7 +203,6 @@ class _Run:
         results: dict[int, SubmissionResult] = {}
         got: dict[int, dict[str, PartResult]] = {i: {} for i in pending}
         errors: dict[int, str] = {}
-        started = {i: time.monotonic() for i in pending}
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as executor:
             futures = {executor.submit(_grade_part, part, self.points[part.name], answers,
                                        self.source, jobs, pool, self.options): (i, part)
@@ -212,14 +214,17 @@ class _Run:
                 except (WorkerStartError, OSError) as exc:
                     errors[i] = f"grading stopped: {exc}"
                     got[i][part.name] = None
+                except Exception as exc:  # noqa: BLE001 - a grader bug stays this one's error
+                    errors[i] = (f"internal grader error on part {part.name} "
+                                 f"({type(exc).__name__}: {exc}); please report it")
+                    got[i][part.name] = None
                 if len(got[i]) < len(parts):
                     continue
                 sub, _, fp = pending[i]
+                graded = () if i in errors else tuple(got[i][p.name] for p in parts)
                 result = SubmissionResult(
-                    sub.student_id,
-                    () if i in errors else tuple(got[i][p.name] for p in parts),
-                    sum(self.points.values()), errors.get(i), sub.origin, fp,
-                    round(time.monotonic() - started[i], 3), sub.key)
+                    sub.student_id, graded, sum(self.points.values()), errors.get(i),
+                    sub.origin, fp, round(sum(p.seconds for p in graded), 3), sub.key)
                 self.report(result)
                 results[i] = result
         return results

@@ -15,6 +15,10 @@ from .pool import JobOutcome
 __all__ = ["Report", "ErrorInfo", "Value", "parse_report", "error_info", "value_info"]
 
 _MAX_TEXT = 600
+_SIGNALS = {6: "aborted (signal 6)", 9: "was killed (signal 9), usually for using more memory "
+            "than the limit allows", 11: "crashed with a segmentation fault (signal 11)",
+            24: "used up its CPU-time limit (signal 24)", 25: "wrote a file larger than the "
+            "limit (signal 25)"}
 
 
 def _text(value: Any, limit: int = _MAX_TEXT) -> str:
@@ -96,30 +100,31 @@ class Report:
     missing: str | None
     ended: bool
     outcome: JobOutcome
+    limit_s: float = 0.0       # the wall-clock limit the job ran under
 
     def cell_errors(self) -> list[tuple[str, ErrorInfo]]:
         return [(label, err) for label, (ok, err) in self.cells.items() if not ok and err]
 
-    def stop_reason(self, limit_s: float) -> str | None:
+    def stop_reason(self) -> str | None:
         """Why the job stopped before reporting everything, in words, or None."""
         o = self.outcome
         if o.worker_failure:
             return "the grading worker failed while running your code"
         if o.timed_out:
-            return (f"your code did not finish within the {limit_s:g} s limit for this part "
+            return (f"your code did not finish within the {self.limit_s:g} s limit for this part "
                     "(an endless loop, or a very slow one?)")
         if o.protocol_error:
             return f"your code's results were cut short: {o.protocol_error}"
         if not self.ended:
             if o.exit_code is not None and o.exit_code < 0:
-                return (f"the process running your code was killed by signal {-o.exit_code} "
-                        "(often the memory or CPU-time limit)")
+                why = _SIGNALS.get(-o.exit_code, f"was stopped by signal {-o.exit_code}")
+                return f"the process running your code {why}"
             return (f"the process running your code stopped early (exit code {o.exit_code}); "
                     "does it call exit() or os._exit()?")
         return None
 
 
-def parse_report(outcome: JobOutcome, known_probes: set[int]) -> Report:
+def parse_report(outcome: JobOutcome, known_probes: set[int], limit_s: float) -> Report:
     cells: dict[str, tuple[bool, ErrorInfo | None]] = {}
     probes: dict[int, tuple[dict, list[bytes]]] = {}
     frames: dict[str, list[tuple[dict, list[bytes]]]] = {}
@@ -141,4 +146,4 @@ def parse_report(outcome: JobOutcome, known_probes: set[int]) -> Report:
             ended = True
         elif op in ("class", "config", "data"):
             frames.setdefault(op, []).append((header, blobs))
-    return Report(cells, probes, frames, missing, ended, outcome)
+    return Report(cells, probes, frames, missing, ended, outcome, limit_s)

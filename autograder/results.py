@@ -69,8 +69,9 @@ class PartResult:
         score = round(max_score * won / total, 4) if total else 0.0
         if not summary:
             failed = [c for c in checks if not c.passed]
-            summary = ("All checks passed." if not failed else
-                       " ".join(f"{c.name}: {c.message}" for c in failed))
+            summary = (f"All {len(checks)} checks passed." if not failed else
+                       f"{len(checks) - len(failed)} of {len(checks)} checks passed. First "
+                       f"problem ({failed[0].name}): {failed[0].message}")
         return cls(name, score, max_score, summary, tuple(checks), **extra)
 
     @classmethod

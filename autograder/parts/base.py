@@ -66,9 +66,12 @@ class Part:
         raise NotImplementedError
 
     # Shared wording -------------------------------------------------------------------
+    library_words: str = ""               # e.g. "PyTorch's convolution"
+
     def library_message(self, uses: list[str]) -> str:
-        return (f"{self.object_name} uses {', '.join(uses)}, the library operation this "
-                f"exercise asks you to write yourself, so this part earns no points. "
+        """Why calling the library op costs the part: ``uses`` says where it was seen."""
+        return (f"{self.object_name} calls {self.library_words} ({', '.join(uses)}), which "
+                f"this exercise asks you to write yourself, so this part earns no points. "
                 f"{self.library_advice}")
 
     def preamble(self, report: Report) -> str | None:
@@ -143,7 +146,7 @@ class FunctionPart(Part):
     def _probe_message(self, probe: Probe, report: Report) -> str | None:
         """None when the probe passed, else what the student should read."""
         if probe.id not in report.probes:
-            return report.stop_reason(self.timeout_s) or "no result came back for this case"
+            return report.stop_reason() or "no result came back for this case"
         header, blobs = report.probes[probe.id]
         if header.get("ok") is not True:
             err = error_info(header.get("error"))
@@ -169,7 +172,9 @@ class FunctionPart(Part):
         used = sorted({op for header, _ in report.probes.values()
                        for op in (header.get("ops") or []) if isinstance(op, str)})
         if used:
-            return PartResult.zero(self.name, points, self.library_message(used[:3]))
+            seen = [f"{op.split('.')[1] if op.count('.') >= 1 else op} seen at run time"
+                    for op in used[:2]]
+            return PartResult.zero(self.name, points, self.library_message(seen))
         results, not_implemented = [], 0
         for spec in self.checks:
             messages = [m for p in self.probes if p.check == spec.name

@@ -48,6 +48,7 @@ class Corr2d(FunctionPart):
     forbidden_names = ("conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d", "LazyConv2d",
                        "convolution", "_convolution", "_conv_forward", "conv_transpose2d")
     forbidden_ops = ("conv",)
+    library_words = "PyTorch's convolution"
     library_advice = ("Compute it yourself from slices and sums, as in the chapter: "
                       "Y[i, j] is the sum of X[i:i + kh, j:j + kw] * K.")
     checks = (CheckSpec("the chapter's worked example", 1.0),
@@ -84,7 +85,7 @@ class Corr2d(FunctionPart):
 
     def diagnose(self, probe: Probe, verdict: Verdict, value: Value) -> str:
         if verdict.problem == "shape":
-            return verdict.detail + off_by_one_advice(
+            return verdict.detail + "." + off_by_one_advice(
                 probe.expected.shape, value.shape, "(h - kh + 1) x (w - kw + 1)")
         if verdict.problem == "dtype":
             return verdict.detail + (": create the output with torch.zeros(..., "

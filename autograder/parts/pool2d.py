@@ -37,6 +37,7 @@ class Pool2d(FunctionPart):
                        "AdaptiveMaxPool2d", "AdaptiveAvgPool2d", "lp_pool2d", "LPPool2d",
                        "max_pool2d_with_indices")
     forbidden_ops = ("max_pool", "avg_pool", "adaptive_")
+    library_words = "PyTorch's pooling"
     library_advice = ("Compute each window's maximum or mean yourself, as in the chapter: "
                       "Y[i, j] comes from X[i:i + ph, j:j + pw].")
     checks = (CheckSpec("the chapter's worked example, max", 1.0),
@@ -79,7 +80,7 @@ class Pool2d(FunctionPart):
 
     def diagnose(self, probe: Probe, verdict: Verdict, value: Value) -> str:
         if verdict.problem == "shape":
-            return verdict.detail + off_by_one_advice(
+            return verdict.detail + "." + off_by_one_advice(
                 probe.expected.shape, value.shape, "(h - ph + 1) x (w - pw + 1)")
         if verdict.problem == "values":
             (other, answer), = probe.mutants.items()

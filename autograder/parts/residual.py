@@ -176,7 +176,7 @@ class Residual(Part):
         """Per check name: None when this configuration passes it, else a message."""
         names = [s.name for s in self.checks]
         if raw is None:
-            why = report.stop_reason(self.timeout_s) or "no result came back"
+            why = report.stop_reason() or "no result came back"
             return {n: f"{c.label}: {why}" for n in names}
         errors = {k: error_info(v) for k, v in (raw.get("errors") or {}).items()
                   if isinstance(k, str)}
@@ -203,8 +203,7 @@ class Residual(Part):
             if no_1x1:
                 text += (". The shape changes here, so the shortcut must go through a 1x1 "
                          "convolution (conv3) with the same stride before the addition.")
-            return {**dict.fromkeys(names[3:] + (shape_check,), text),
-                    names[2]: out[names[2]]}
+            return {**dict.fromkeys([*names[3:], shape_check], text), names[2]: out[names[2]]}
         first = value_info(raw.get("first"), [])
         if first.kind != "tensor" or first.shape != c.expected["eval"].shape:
             got = first.type_name if first.kind != "tensor" else fmt_shape(first.shape)
@@ -263,7 +262,7 @@ class Residual(Part):
 
     def score(self, report: Report, points: float) -> PartResult:
         stop = self.preamble(report) or (self._class_problem(report) if report.frames.get(
-            "class") else report.stop_reason(self.timeout_s))
+            "class") else report.stop_reason())
         if stop:
             return PartResult.zero(self.name, points, stop)
         raw_by_id: dict[int, tuple[dict, list[bytes]]] = {}
