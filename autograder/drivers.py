@@ -7,6 +7,7 @@ process. Runs inside the sandbox, loaded by file path next to ``wire.py``.
 """
 from __future__ import annotations
 
+import json
 import time
 import traceback
 
@@ -244,8 +245,9 @@ def plain_data(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
     """Hand the student's object to a grader-supplied module's function; report its numbers.
 
     For parts that train or measure: ``job["module"]`` is a file bound next to this one
-    (e.g. ``training``), ``job["function"]`` takes the object and ``job["kwargs"]`` and
-    returns JSON data (dicts, lists, numbers, strings), which the grader validates.
+    (e.g. ``training``); ``job["function"]`` is called as ``function(obj, profile,
+    **job["kwargs"])`` and returns JSON data (dicts, lists, numbers, strings), which the
+    grader validates.
     """
     import importlib
 
@@ -255,10 +257,15 @@ def plain_data(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
     start = time.perf_counter()
     try:
         module = importlib.import_module(job["module"])
-        data = getattr(module, job["function"])(obj, **job.get("kwargs", {}))
+        data = getattr(module, job["function"])(obj, job["profile"], **job.get("kwargs", {}))
         report = {"ok": True, "data": data}
     except BaseException as exc:  # noqa: BLE001
         report = {"ok": False, "error": _error(exc)}
+    try:
+        json.dumps(report, allow_nan=False)  # numbers, strings, lists and dicts only
+    except (TypeError, ValueError) as exc:
+        report = {"ok": False, "error": {"type": "TypeError", "where": None,
+                                         "message": f"the result is not plain JSON data: {exc}"}}
     emit({"op": "data", "seconds": round(time.perf_counter() - start, 3), **report})
 
 
