@@ -75,8 +75,9 @@ class Crawl:
 
 
 # --- fixtures: build, serve, browse -------------------------------------------------------
-@pytest.fixture(scope="session")
-def build() -> Build:
+def build_book(source: Path) -> Build:
+    """``make book``'s build of ``source``, re-reading every page (--all) so that warnings
+    from pages unchanged since the last build count too."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     if not jupyter_book.exists():
         found = shutil.which("jupyter-book")
@@ -84,11 +85,15 @@ def build() -> Build:
             pytest.skip("jupyter-book is not installed: pip install -r requirements.txt")
         jupyter_book = Path(found)
     start = time.perf_counter()
-    # --all re-reads every page, so warnings from pages unchanged since the last build count
     result = subprocess.run(
-        [str(jupyter_book), "build", str(REPO), "--all", "--warningiserror", "--keep-going",
-         "--quiet"], capture_output=True, text=True, timeout=900, cwd=REPO)
+        [str(jupyter_book), "build", str(source), "--all", "--warningiserror", "--keep-going",
+         "--quiet"], capture_output=True, text=True, timeout=900, cwd=source)
     return Build(result.returncode, time.perf_counter() - start, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="session")
+def build() -> Build:
+    return build_book(REPO)
 
 
 @pytest.fixture(scope="session")
@@ -312,3 +317,34 @@ def test_is_there_a_screenshot_of_every_page(crawl: Crawl):
                if page.screenshot is None or not page.screenshot.is_file()
                or page.screenshot.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n"]
     assert not missing, f"no PNG screenshot in {SCREENSHOTS} for {missing}"
+
+
+@pytest.mark.slow
+def test_does_a_stored_traceback_or_a_plot_without_alt_text_fail_the_build(tmp_path: Path):
+    """With execution off, only book/_ext/notebook_checks.py stands between them and the site."""
+    import nbformat
+
+    shutil.copy(REPO / "_config.yml", tmp_path / "_config.yml")
+    shutil.copytree(REPO / "book" / "_ext", tmp_path / "book" / "_ext")
+    shutil.copytree(REPO / "book" / "_static", tmp_path / "book" / "_static")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n"
+                                       "chapters:\n  - file: book/broken\n")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n\nA page.\n")
+    error = nbformat.v4.new_output("error", ename="ZeroDivisionError",
+                                   evalue="division by zero", traceback=["ZeroDivisionError"])
+    plot = nbformat.v4.new_output("display_data", data={"image/png": _TINY_PNG,
+                                                        "text/plain": "<Figure>"})
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
+                                            "display_name": "Python 3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_markdown_cell("# Broken"),
+                nbformat.v4.new_code_cell("1 / 0", execution_count=1, outputs=[error]),
+                nbformat.v4.new_code_cell("plot()", execution_count=2, outputs=[plot])]
+    nbformat.write(nb, tmp_path / "book" / "broken.ipynb")
+    result = build_book(tmp_path)
+    assert result.returncode != 0
+    assert "cell 2 stores an error output (ZeroDivisionError: division by zero)" in result.output
+    assert "cell 3 shows an image without alt text" in result.output
+
+
+# a 1x1 transparent PNG, base64
+_TINY_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
