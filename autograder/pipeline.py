@@ -12,6 +12,7 @@ score, report.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -122,6 +123,20 @@ def _fingerprint(sub: Submission, source: SourceNotebook) -> str:
     h = hashlib.sha256(sub.data or b"")
     h.update(f"{source.fingerprint}/{__version__}".encode())
     return h.hexdigest()[:20]
+
+
+def _sweep_stale_temp() -> None:
+    """Remove scratch folders of earlier runs that were killed before they could clean up."""
+    for path in Path(tempfile.gettempdir()).glob("autograder-*-*"):
+        pid = path.name.split("-")[-2] if path.name.count("-") >= 2 else ""
+        if not pid.isdigit() or not path.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
 
 
 def _in_background(fn: Callable[[], object]) -> Callable[[], object]:
@@ -236,7 +251,8 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     command's own results (in input order)."""
     start = time.monotonic()
     state = _Run(assignment, out_dir, options)
-    workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
+    _sweep_stale_temp()
+    workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{os.getpid()}-"))
     pool = None
     # Importing nbgrader takes seconds: open the gradebook while the rest gets going.
     wait_book = _in_background(lambda: GradebookWriter(

@@ -208,7 +208,7 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
         return Launch(argv, env, method, uid, tuple(hidden))
     # rlimits: no namespaces. As root the worker still drops to its own uid, which needs
     # an interpreter that other users can read (true for /opt or /usr, not for /root).
-    tmp = tempfile.mkdtemp(prefix="autograder-worker-")
+    tmp = tempfile.mkdtemp(prefix=f"autograder-worker-{os.getpid()}-")
     argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", tmp]
     if root:
         os.chown(tmp, uid, uid)
