@@ -18,7 +18,7 @@ else:
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
 
 __all__ = ["DRIVERS", "run_cell", "warm_up"]
 
@@ -98,22 +98,26 @@ def describe(value: object, blobs: list[bytes]) -> dict:
     return info
 
 
-class _OpRecorder(TorchDispatchMode):
-    """Notes every aten operator whose name contains one of ``patterns``."""
+class _OpRecorder(TorchFunctionMode):
+    """Notes every torch function called whose name contains one of ``patterns``.
+
+    A torch-function mode sees each call into torch's Python API, including calls reached
+    through ``getattr``, ``nn.Conv2d`` or ``torch.ops.aten``.
+    """
 
     def __init__(self, patterns: list[str]):
         super().__init__()
         self.patterns, self.seen = patterns, []
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = str(func)
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", None) or str(func)
         if any(p in name for p in self.patterns) and name not in self.seen:
             self.seen.append(name)
         return func(*args, **(kwargs or {}))
 
 
 def warm_up() -> None:
-    """Pay once, in the server, the imports that torch's first dispatch mode triggers."""
+    """Pay once, in the server, whatever torch's first function mode sets up."""
     with _OpRecorder(["conv"]):
         torch.zeros(2) + 1
 

@@ -17,7 +17,7 @@ from conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "assignment1"
 POINTS = {"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}
-PART_TIMEOUT_S = 8.0  # the endless-loop fixture costs exactly this
+PART_TIMEOUT_S = 15.0  # the endless-loop fixture costs exactly this; d2l imports slowly
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ MISTAKES = [
     ("corr2d__flipped_kernel", "corr2d", 0.0, "true convolution"),
     ("corr2d__integer_output", "corr2d", 0.0, "int64 tensor"),
     ("corr2d__calls_f_conv2d", "corr2d", 0.0, "conv2d (line 2)"),
-    ("corr2d__calls_conv2d_indirectly", "corr2d", 0.0, "convolution seen at run time"),
+    ("corr2d__calls_conv2d_indirectly", "corr2d", 0.0, "conv2d seen at run time"),
     ("pool2d__avg_computes_max", "pool2d", 1.5, "maximum of each window, not the mean"),
     ("pool2d__one_too_large", "pool2d", 0.0, "one too large"),
     ("pool2d__calls_max_pool2d", "pool2d", 0.0, "MaxPool2d (line 2)"),

@@ -172,8 +172,7 @@ class FunctionPart(Part):
         used = sorted({op for header, _ in report.probes.values()
                        for op in (header.get("ops") or []) if isinstance(op, str)})
         if used:
-            seen = [f"{op.split('.')[1] if op.count('.') >= 1 else op} seen at run time"
-                    for op in used[:2]]
+            seen = [f"{op} seen at run time" for op in used[:2]]
             return PartResult.zero(self.name, points, self.library_message(seen))
         results, not_implemented = [], 0
         for spec in self.checks:
