@@ -6,6 +6,7 @@ graded (each is named with its reason, the rest are graded); 2 a usage error.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -88,6 +89,8 @@ def _grade(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.gradebook and importlib.util.find_spec("nbgrader") is None:
+        raise UsageError("--gradebook needs nbgrader, which is not installed here")
     if args.timeout is not None and not 0 < args.timeout <= 3600:
         raise UsageError("--timeout must be between 0 and 3600 seconds")
     try:

@@ -12,6 +12,7 @@ score, report.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -90,7 +91,7 @@ def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJo
         limits["processes"] = None
     job = {"timeout_s": timeout_s, "seccomp": use_seccomp, "limits": limits,
            "cells": cells, "driver": part.driver, "object": part.object_name,
-           "profile": profile, **fields}
+           "profile": part.worker_profile(profile), "env": part.worker_env(profile), **fields}
     return job, blobs
 
 
@@ -112,8 +113,10 @@ def _grade_part(part: Part, points: float, answers: Answers, source: SourceNoteb
     job, blobs = build_job(part, answers, source, jobs, options.profile,
                            isolation.seccomp, isolation.unprivileged_uid, options.timeout_s)
     outcome = pool.run(job, blobs)
+    if outcome.worker_failure:  # the worker itself broke: once more on a fresh one
+        outcome = pool.run(job, blobs)
     if outcome.worker_failure:
-        raise WorkerStartError(f"the worker failed on part {part.name}: "
+        raise WorkerStartError(f"the worker failed twice on part {part.name}: "
                                f"{outcome.worker_failure}")
     result = part.score(parse_report(outcome, part.probe_ids(), job["timeout_s"]), points)
     return replace(result, output=outcome.output, seconds=outcome.seconds, notes=notes)
@@ -206,7 +209,8 @@ class _Run:
         if result is not self.out.results.get(result.key):  # new, not reused from disk
             self.out.write_feedback(result.student_id,
                                     feedback.render(result, self.assignment.id))
-        self.book.record(result, self.part_cells)
+        if self.book:
+            self.book.record(result, self.part_cells)
         self.run = self.out.record(result, self.run)
         self.done += 1
         if self.options.progress:
@@ -255,9 +259,13 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{os.getpid()}-"))
     pool = None
     # Importing nbgrader takes seconds: open the gradebook while the rest gets going.
-    wait_book = _in_background(lambda: GradebookWriter(
-        options.gradebook_url or default_url(out_dir), assignment.id,
-        Path(assignment.notebook).stem,
+    book_url = options.gradebook_url or default_url(out_dir)
+    if importlib.util.find_spec("nbgrader") is None and not options.gradebook_url:
+        book_url = None  # a machine without nbgrader still grades; results.json says so
+    state.run = replace(state.run, profile={
+        **state.run.profile, "gradebook": book_url or "not written: nbgrader is not installed"})
+    wait_book = _in_background(lambda: book_url and GradebookWriter(
+        book_url, assignment.id, Path(assignment.notebook).stem,
         {p.grade_id: state.points[p.name] for p in assignment.parts},
         tuple(sorted(state.source.answer_ids))))
     try:
@@ -272,7 +280,8 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
             extra = tuple(f for p in assignment.parts for f in p.worker_files)
             pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation),
                               default_private_dirs(out_dir, options.course_root, workdir,
-                                                   *paths), extra)
+                                                   *paths), extra,
+                              gpu=any(p.uses_gpu for p in assignment.parts))
             jobs = wait_jobs()
             startup = time.monotonic() - t0
             isolation = pool.isolation().to_dict()
@@ -294,7 +303,9 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
         if pool is not None:
             pool.close()
         try:
-            wait_book().close()
+            book = wait_book()
+            if book:
+                book.close()
         except Exception:  # noqa: BLE001 - already reported above, or nothing to close
             pass
         state.out.close()

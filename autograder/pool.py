@@ -85,8 +85,8 @@ class Worker:
     """One sandboxed fork server."""
 
     def __init__(self, slot: int, method: str, private: list, extra_files: tuple = (),
-                 tmp_bytes: int = 64 << 20):
-        self.slot, self.method = slot, method
+                 tmp_bytes: int = 64 << 20, gpu: bool = False):
+        self.slot, self.method, self.gpu = slot, method, gpu
         self.private, self.extra_files, self.tmp_bytes = private, extra_files, tmp_bytes
         self.proc: subprocess.Popen | None = None
         self.launch: Launch | None = None
@@ -100,7 +100,7 @@ class Worker:
 
     def launch_process(self) -> None:
         self.launch = sandbox.plan_launch(self.method, self.slot, self.private,
-                                          self.extra_files, self.tmp_bytes)
+                                          self.extra_files, self.tmp_bytes, self.gpu)
         self._log.seek(0)
         self._log.truncate()
         try:
@@ -199,8 +199,9 @@ class Worker:
 class WorkerPool:
     """``size`` workers started in parallel; ``run`` borrows one and replaces it if it broke."""
 
-    def __init__(self, size: int, method: str, private: list, extra_files: tuple = ()):
-        self.workers = [Worker(i, method, private, extra_files) for i in range(size)]
+    def __init__(self, size: int, method: str, private: list, extra_files: tuple = (),
+                 gpu: bool = False):
+        self.workers = [Worker(i, method, private, extra_files, gpu=gpu) for i in range(size)]
         self._free: queue.Queue[Worker] = queue.Queue()
         # Launch from this thread: bwrap's --die-with-parent follows the launching thread.
         try:

@@ -36,12 +36,16 @@ class ErrorInfo:
     line: int | None = None
     function: str | None = None
 
-    def describe(self) -> str:
+    def describe(self, message_limit: int = _MAX_TEXT) -> str:
+        """"raised T: message (line N in f)"; a hidden case passes a small ``message_limit``
+        so that a message built from the inputs cannot carry them out."""
         where = ""
         if self.line is not None:
             where = f" (line {self.line}" + (f" in {self.function}" if self.function
                                               and self.function != "<module>" else "") + ")"
-        message = f": {self.message}" if self.message else ""
+        text = self.message if len(self.message) <= message_limit else \
+            self.message[:message_limit] + " ..."
+        message = f": {text}" if text else ""
         return f"raised {self.type}{message}{where}"
 
 

@@ -15,6 +15,7 @@ In every method each job runs in a fresh forked child with rlimits and a seccomp
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -109,6 +110,20 @@ def _keep_paths() -> list[str]:
     return sorted(keep)
 
 
+def _import_roots() -> list[str]:
+    """Folders to add to the worker's sys.path so that packages not installed in the venv
+    (``cnncourse`` run from a checkout) import there too."""
+    import importlib.util
+
+    roots = []
+    spec = importlib.util.find_spec("cnncourse")
+    if spec and spec.origin:
+        root = str(Path(spec.origin).resolve().parent.parent)
+        if not any(root == str(Path(p).resolve()) for p in sys.path if "site-packages" in p):
+            roots.append(root)
+    return roots
+
+
 def _outermost(paths: list[str]) -> list[str]:
     """Existing folders with none inside another, parents first."""
     real = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
@@ -129,7 +144,7 @@ _SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
 def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: int | None,
-                python: str) -> list[str]:
+                python: str, gpu: bool = False) -> list[str]:
     """An allow-list view: system folders, the interpreter and packages, all read-only."""
     argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
@@ -148,6 +163,9 @@ def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: i
             present.add(link)
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    if gpu:  # CUDA needs the NVIDIA device nodes; nothing else of the host's /dev
+        for node in sorted(glob.glob("/dev/nvidia*")):
+            argv += ["--dev-bind", node, node]
     made: set[str] = set()
     for k in keep:
         if any(k == p or k.startswith(p + "/") for p in present):
@@ -171,11 +189,16 @@ def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: i
     else:
         argv.append("--")
     return argv + [python, "-E", "-s", "-B", f"{_SANDBOX_GRADER_DIR}/worker.py",
-                   "--tmp", "/tmp", "--kill-all"]
+                   "--tmp", "/tmp", "--kill-all", *_path_args()]
+
+
+def _path_args() -> list[str]:
+    return [arg for root in _import_roots() for arg in ("--sys-path", root)]
 
 
 def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
-                extra_files: tuple[Path, ...] = (), tmp_bytes: int = 64 << 20) -> Launch:
+                extra_files: tuple[Path, ...] = (), tmp_bytes: int = 64 << 20,
+                gpu: bool = False) -> Launch:
     """The command that starts worker number ``slot`` under ``method``.
 
     ``private`` lists folders the worker must not see (course, output, submissions);
@@ -192,7 +215,7 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
     uid = _BASE_UID + (os.getpid() % 0x10000) * 64 + slot if root else None
     keep = _keep_paths()
     if method == "bwrap":
-        argv = _bwrap_argv(keep, files, tmp_bytes, uid, python)
+        argv = _bwrap_argv(keep, files, tmp_bytes, uid, python, gpu)
         visible = tuple(k for k in (*_SYSTEM_DIRS, *keep) if os.path.exists(k))
         return Launch(argv, env, method, uid, ("everything except " + ", ".join(visible),))
     hidden = _outermost([*_PRIVATE_DIRS, *map(str, private), os.getcwd(),
@@ -204,12 +227,12 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
         keep += [str(f) for f in files]
         plan = {"hide": hidden, "keep": keep, "tmp": "/tmp", "tmp_bytes": tmp_bytes, "uid": uid}
         argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", "/tmp",
-                "--kill-all", "--confine", json.dumps(plan)]
+                "--kill-all", "--confine", json.dumps(plan), *_path_args()]
         return Launch(argv, env, method, uid, tuple(hidden))
     # rlimits: no namespaces. As root the worker still drops to its own uid, which needs
     # an interpreter that other users can read (true for /opt or /usr, not for /root).
     tmp = tempfile.mkdtemp(prefix=f"autograder-worker-{os.getpid()}-")
-    argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", tmp]
+    argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", tmp, *_path_args()]
     if root:
         os.chown(tmp, uid, uid)
         plan = {"unshare": False, "hide": [], "keep": [], "uid": uid}

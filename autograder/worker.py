@@ -85,6 +85,7 @@ def _enter_child(job: dict, out_w: int, res_w: int, job_dir: str) -> int:
     os.chdir(job_dir)
     os.environ.clear()
     os.environ.update(_SAFE_ENV, HOME=job_dir, TMPDIR=job_dir, MPLCONFIGDIR=job_dir)
+    os.environ.update({str(k): str(v) for k, v in job.get("env", {}).items()})
     os.umask(0o077)
     _set_limits(job["limits"])
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
@@ -257,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-all", action="store_true",
                         help="after each job, kill every process this uid can signal")
     parser.add_argument("--confine", help="JSON plan for confine.py (no bubblewrap)")
+    parser.add_argument("--sys-path", action="append", default=[],
+                        help="a folder to append to sys.path (e.g. a checkout's cnncourse)")
     parser.add_argument("--preload", default="torch,torch.nn,torch.nn.functional,numpy",
                         help="modules imported once, before any job")
     args = parser.parse_args(argv)
@@ -266,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(2, 1)
     held = confine.confine(json.loads(args.confine)) if args.confine else None
+    sys.path.extend(args.sys_path)
     _prctl(_PR_SET_DUMPABLE, 0)
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)

@@ -59,25 +59,6 @@ def test_is_a_missing_argument_exit_code_2():
     assert info.value.code == 2
 
 
-def test_are_unreadable_files_named_and_the_rest_graded_with_exit_1(tmp_path):
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    shutil.copy(SOLUTION, subs / "ana.ipynb")
-    (subs / "ben.ipynb").write_bytes(b"")
-    (subs / "cho.ipynb").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
-    (subs / "dev.ipynb").write_text(json.dumps({"nbformat": 3, "worksheets": []}))
-    out = tmp_path / "out"
-    proc = grade("--out", out, subs)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    for student, words in (("ben", "empty"), ("cho", "not text"), ("dev", "nbformat 3")):
-        assert f"could not grade {student}" in proc.stdout and words in proc.stdout
-    assert "[1/4]" in proc.stderr  # plain progress lines when not on a terminal
-    r = results(out)
-    assert r["ana"]["total"] == 10.0 and r["ana"]["error"] is None
-    assert r["ben"]["error"] and r["ben"]["parts"] == []
-    assert (out / "feedback" / "cho.html").exists()
-
-
 def _bulk_zip(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as z:
         z.write(SOLUTION, "submitted/alice/assignment1/assignment1.ipynb")
@@ -86,57 +67,76 @@ def _bulk_zip(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graded_twice(tmp_path_factory) -> dict:
-    """An nbgrader-layout zip graded, then graded again with --force into the same folder."""
-    tmp = tmp_path_factory.mktemp("zip")
+def runs(tmp_path_factory) -> dict:
+    """Three runs into one folder, as a term goes: an LMS zip; the zip again with late
+    and broken files added; then everything regraded with --force."""
+    tmp = tmp_path_factory.mktemp("class")
     z = _bulk_zip(tmp / "class.zip")
+    late = tmp / "late"
+    late.mkdir()
+    shutil.copy(SOLUTION, late / "carl.ipynb")
+    (late / "ben.ipynb").write_bytes(b"")
+    (late / "cho.ipynb").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+    (late / "dev.ipynb").write_text(json.dumps({"nbformat": 3, "worksheets": []}))
     out = tmp / "out"
-    first = results(out) if grade("--out", out, z, check=True) else None
-    grade("--out", out, "--force", z, check=True)
-    return {"out": out, "first": first, "second": results(out)}
+    first = grade("--out", out, z)
+    first_results = results(out)
+    second = grade("--out", out, z, late)
+    second_results = results(out)
+    third = grade("--out", out, "--force", z)
+    return {"out": out, "procs": (first, second, third),
+            "results": (first_results, second_results, results(out))}
 
 
-def test_is_an_nbgrader_layout_zip_graded_by_student(graded_twice):
-    r = graded_twice["second"]
+def test_is_an_nbgrader_layout_zip_graded_by_student(runs):
+    assert runs["procs"][0].returncode == 0, runs["procs"][0].stderr
+    r = runs["results"][0]
     assert r["alice"]["total"] == 10.0 and r["bob"]["total"] == 0.0
 
 
-def test_does_regrading_replace_and_never_duplicate(graded_twice):
+def test_are_unreadable_files_named_and_the_rest_graded_with_exit_1(runs):
+    proc, r = runs["procs"][1], runs["results"][1]
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for student, words in (("ben", "empty"), ("cho", "not text"), ("dev", "nbformat 3")):
+        assert f"could not grade {student}" in proc.stdout and words in proc.stdout
+        assert r[student]["error"] and r[student]["parts"] == []
+        assert (runs["out"] / "feedback" / f"{student}.html").exists()
+    assert r["carl"]["total"] == 10.0
+    assert "[1/6]" in proc.stderr  # plain progress lines when not on a terminal
+
+
+def test_does_a_rerun_reuse_unchanged_results_and_grade_only_new_ones(runs):
+    timing = runs["results"][1]["__run__"]["timing"]
+    assert timing["graded"] == 1  # carl; alice and bob were reused, the rest unreadable
+    assert timing["reused_or_unreadable"] == 5
+
+
+def test_does_regrading_replace_and_never_duplicate(runs):
     from nbgrader.api import Gradebook
 
-    first, second = graded_twice["first"], graded_twice["second"]
-    assert len(second["__run__"]["submissions"]) == 2
+    assert runs["procs"][2].returncode == 0
+    first, last = runs["results"][0], runs["results"][2]
+    assert last["__run__"]["timing"]["graded"] == 2
+    assert len(last["__run__"]["submissions"]) == 6  # earlier students stay on file
     for student in ("alice", "bob"):
-        assert first[student]["total"] == second[student]["total"]
-    with Gradebook(f"sqlite:///{graded_twice['out'] / 'gradebook.db'}", "cnn-course") as gb:
+        assert first[student]["total"] == last[student]["total"]
+    with Gradebook(f"sqlite:///{runs['out'] / 'gradebook.db'}", "cnn-course") as gb:
         subs = gb.assignment_submissions("assignment1")
-        assert sorted(s.student.id for s in subs) == ["alice", "bob"]
-        assert sum(len(nb.grades) for s in subs for nb in s.notebooks) == 2 * 3
+        assert sorted(s.student.id for s in subs) == ["alice", "bob", "carl"]
+        assert sum(len(nb.grades) for s in subs for nb in s.notebooks) == 3 * 3
 
 
-def test_does_nbgrader_export_see_the_grades(graded_twice, tmp_path):
+def test_does_nbgrader_export_see_the_grades(runs, tmp_path):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     shutil.copy(REPO / "nbgrader_config.py", tmp_path)
-    db = f"sqlite:///{graded_twice['out'] / 'gradebook.db'}"
+    db = f"sqlite:///{runs['out'] / 'gradebook.db'}"
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--db={db}"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = (tmp_path / "grades.csv").read_text().splitlines()
     scores = {r.split(",")[3]: r for r in rows[1:]}  # assignment,duedate,timestamp,student_id
-    assert set(scores) == {"alice", "bob"}
+    assert set(scores) == {"alice", "bob", "carl"}
     assert ",10.0," in scores["alice"]
-
-
-def test_does_a_rerun_reuse_unchanged_results_and_grade_only_new_ones(tmp_path):
-    shutil.copy(SOLUTION, tmp_path / "ana.ipynb")
-    shutil.copy(RELEASE, tmp_path / "ben.ipynb")
-    out = tmp_path / "out"
-    grade("--out", out, tmp_path / "ana.ipynb", check=True)
-    grade("--out", out, tmp_path / "ana.ipynb", tmp_path / "ben.ipynb", check=True)
-    r = results(out)
-    assert r["__run__"]["timing"]["graded"] == 1
-    assert r["__run__"]["timing"]["reused_or_unreadable"] == 1
-    assert (r["ana"]["total"], r["ben"]["total"]) == (10.0, 0.0)
 
 
 def _worker_processes() -> list[str]:

@@ -59,6 +59,17 @@ class Part:
     def job_fields(self) -> tuple[dict[str, Any], list[bytes]]:
         raise NotImplementedError
 
+    uses_gpu: bool = False                  # bind the GPU devices into the sandbox
+
+    def worker_env(self, profile: str) -> dict[str, str]:
+        """Environment variables for the worker's child (it starts with almost none);
+        a part that trains would pass ``CNN_DATA`` and ``CNN_QUICK`` here."""
+        return {}
+
+    def worker_profile(self, profile: str) -> Any:
+        """What the ``plain_data`` driver passes as ``profile`` (JSON); the run's by default."""
+        return profile
+
     def probe_ids(self) -> set[int]:
         return set()
 
@@ -152,7 +163,8 @@ class FunctionPart(Part):
             err = error_info(header.get("error"))
             if err.type == "NotImplementedError":
                 return "not implemented yet (it raises NotImplementedError)"
-            return f"{self.object_name}({probe.label}) {err.describe()}"
+            limit = 600 if probe.visible else 80  # a hidden case's message stays short
+            return f"{self.object_name} on {probe.label} {err.describe(limit)}"
         value = value_info(header.get("value"), blobs)
         verdict = judge(value, probe.expected, probe.input_dtype)
         if verdict.ok:
