@@ -53,11 +53,14 @@ def confine(plan: dict) -> dict:
         try:
             _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
             keep = [p for p in plan["keep"] if os.path.exists(p)]
-            # Remember what must stay reachable before the tmpfs covers it: bind it aside.
-            for path in plan["hide"]:
+            tmp_options = f"mode=1777,size={plan['tmp_bytes']}"
+            # Each covered folder gets an empty tmpfs; what must stay reachable inside it is
+            # opened first and bound back on top. The private /tmp is one of them.
+            for path in [*plan["hide"], plan["tmp"]]:
                 inner = [k for k in keep if k.startswith(path.rstrip("/") + "/")]
                 stash = [(k, os.open(k, os.O_PATH)) for k in inner]
-                _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=1m")
+                _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV,
+                       tmp_options if path == plan["tmp"] else "mode=0755,size=1m")
                 for k, fd in stash:  # an empty stand-in, then the original bound over it
                     if os.path.isdir(f"/proc/self/fd/{fd}"):
                         os.makedirs(k, mode=0o755, exist_ok=True)
@@ -69,8 +72,6 @@ def confine(plan: dict) -> dict:
                 held["hidden"].append(path)
             for k in keep:
                 _bind_readonly(k)
-            _mount("tmpfs", plan["tmp"], "tmpfs", _MS_NOSUID | _MS_NODEV,
-                   f"mode=1777,size={plan['tmp_bytes']}")
         except OSError as exc:
             held["problems"].append(str(exc))
     uid = plan.get("uid")

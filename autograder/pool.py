@@ -144,7 +144,7 @@ class Worker:
             network = ("none (network namespace)" if "net" in namespaces else
                        "blocked by seccomp (no sockets)" if ready.get("seccomp") else "open")
             hidden = tuple(held.get("hidden", ()))
-            private_tmp = "mount" in namespaces or launch.tmp_dir is not None
+            private_tmp = "mount" in namespaces or launch.private_tmp is not None
         uid = ready.get("uid")
         return Isolation(method=launch.method, uid=uid, unprivileged_uid=uid not in (None, 0)
                          and uid != os.getuid(), pid_namespace=pid_ns, network=network,
@@ -192,8 +192,9 @@ class Worker:
                 except OSError:
                     pass
             self.proc = None
-        if self.launch is not None and self.launch.tmp_dir:
-            shutil.rmtree(self.launch.tmp_dir, ignore_errors=True)
+        if self.launch is not None:
+            for folder in self.launch.cleanup:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 class WorkerPool:

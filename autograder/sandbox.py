@@ -66,8 +66,9 @@ class Launch:
     method: str
     uid: int | None
     hidden: tuple[str, ...]
-    tmp_dir: str | None = None     # a host folder to delete afterwards (rlimits method)
+    cleanup: tuple[str, ...] = ()  # host folders to delete when the worker stops
     notes: tuple[str, ...] = field(default_factory=tuple)
+    private_tmp: str | None = None  # the worker's temporary folder (rlimits method)
 
 
 @lru_cache(maxsize=None)
@@ -218,21 +219,28 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
         argv = _bwrap_argv(keep, files, tmp_bytes, uid, python, gpu)
         visible = tuple(k for k in (*_SYSTEM_DIRS, *keep) if os.path.exists(k))
         return Launch(argv, env, method, uid, ("everything except " + ", ".join(visible),))
-    hidden = _outermost([*_PRIVATE_DIRS, *map(str, private), os.getcwd(),
-                         os.path.expanduser("~")])
+    # Without bwrap the worker runs from a world-readable copy of its files, so that a
+    # dedicated uid can read them and the package they come from can stay hidden.
+    staging = Path(tempfile.mkdtemp(prefix=f"autograder-worker-files-{os.getpid()}-"))
+    staging.chmod(0o755)
+    for f in files:
+        shutil.copy(f, staging / f.name)
+        (staging / f.name).chmod(0o644)
+    worker = [python, "-E", "-s", "-B", str(staging / "worker.py")]
     if method == "namespaces":
         if not root:
             raise PermissionError("the 'namespaces' method needs root; use 'rlimits'")
-        # The worker's own files stay readable one by one; the rest of the package does not.
-        keep += [str(f) for f in files]
-        plan = {"hide": hidden, "keep": keep, "tmp": "/tmp", "tmp_bytes": tmp_bytes, "uid": uid}
-        argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", "/tmp",
-                "--kill-all", "--confine", json.dumps(plan), *_path_args()]
-        return Launch(argv, env, method, uid, tuple(hidden))
+        hidden = _outermost([*_PRIVATE_DIRS, *map(str, private), os.getcwd(),
+                             os.path.expanduser("~"), "/dev/shm"])
+        plan = {"hide": hidden, "keep": [*keep, str(staging)], "tmp": "/tmp",
+                "tmp_bytes": tmp_bytes, "uid": uid}
+        argv = [*worker, "--tmp", "/tmp", "--kill-all", "--confine", json.dumps(plan),
+                *_path_args()]
+        return Launch(argv, env, method, uid, tuple(hidden), cleanup=(str(staging),))
     # rlimits: no namespaces. As root the worker still drops to its own uid, which needs
     # an interpreter that other users can read (true for /opt or /usr, not for /root).
     tmp = tempfile.mkdtemp(prefix=f"autograder-worker-{os.getpid()}-")
-    argv = [python, "-E", "-s", "-B", str(HERE / "worker.py"), "--tmp", tmp, *_path_args()]
+    argv = [*worker, "--tmp", tmp, *_path_args()]
     if root:
         os.chown(tmp, uid, uid)
         plan = {"unshare": False, "hide": [], "keep": [], "uid": uid}
@@ -242,4 +250,5 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
     else:
         notes = ("no namespaces and no uid change: the worker runs as the grader's own user "
                  "and can read what that user can read; install bubblewrap for full isolation",)
-    return Launch(argv, env, method, uid, (), tmp_dir=tmp, notes=notes)
+    return Launch(argv, env, method, uid, (), cleanup=(str(staging), tmp), notes=notes,
+                  private_tmp=tmp)

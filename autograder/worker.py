@@ -132,24 +132,32 @@ class Server:
         self.proto_out.flush()
 
     def _kill_leftovers(self, pid: int) -> None:
-        try:
-            if self.kill_all:  # every other process of this uid (or PID namespace)
-                os.kill(-1, signal.SIGKILL)
-            else:
-                os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self.kill_all:  # every other process of this uid (or PID namespace)
+            targets = [-1]
+        else:  # the job's group, and whatever was re-parented to us (we are the subreaper)
+            targets = [-pid, *_children_of(os.getpid())]
+        for target in targets:
+            try:
+                os.kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
-    def _reap(self, pid: int, status: int | None) -> int | None:
+    def _reap(self, pid: int, status: int | None, wait_s: float = 2.0) -> int | None:
+        """Collect every child; as subreaper, every leftover descendant ends up ours, so
+        "no children left" means the job's processes are all gone."""
+        deadline = time.monotonic() + wait_s
         while True:
             try:
                 done, st = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return status
-            if done == 0:
-                return status
             if done == pid:
                 status = st
+            elif done == 0:
+                if time.monotonic() > deadline:
+                    return status
+                self._kill_leftovers(pid)  # one may have been mid-fork when we killed
+                time.sleep(0.001)
 
     def _wipe(self, path: str) -> None:
         def unlock(func, p, _exc):  # a submission may chmod 000 its own folders
@@ -243,6 +251,20 @@ class Server:
                    "seconds": round(time.monotonic() - start, 4),
                    "output": output.decode("utf-8", "replace"), "output_bytes": out_total,
                    "result_overflow": result_overflow}, [bytes(result)])
+
+
+def _children_of(parent: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:  # field 4 of stat: the parent's pid
+                found.append(int(name))
+    return found
 
 
 def _unlink(path: str) -> None:
