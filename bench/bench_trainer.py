@@ -40,12 +40,14 @@ class Spec:
     d2l_lr: float
     d2l_xavier: bool       # d2l applies init_cnn to LeNet and VGG, not ResNet
     quick_train: int       # training examples in --quick mode (CPU CI)
+    quick_val: int         # validation examples in --quick mode
 
 
 SPECS = {
-    "lenet": Spec("LeNet", LeNet, 28, 256, 0.1, True, 60000),
-    "vgg": Spec("VGG-small", lambda **kw: VGG(arch=VGG_SMALL_ARCH, **kw), 224, 128, 0.01, True, 256),
-    "resnet": Spec("ResNet-18", ResNet18, 96, 256, 0.01, False, 512),
+    "lenet": Spec("LeNet", LeNet, 28, 256, 0.1, True, 60000, 10000),
+    "vgg": Spec("VGG-small", lambda **kw: VGG(arch=VGG_SMALL_ARCH, **kw), 224, 128, 0.01, True,
+                256, 128),
+    "resnet": Spec("ResNet-18", ResNet18, 96, 256, 0.01, False, 512, 256),
 }
 D2L_BATCH = 128  # d2l trains all three with batch size 128
 
@@ -63,10 +65,10 @@ class Row:
     speedup_vs_d2l: float | None = None
 
 
-def run_fast(spec: Spec, epochs: int, num_train: int | None, device: str,
-             compile: bool) -> Row:
+def run_fast(spec: Spec, epochs: int, num_train: int | None, num_val: int | None,
+             device: str, compile: bool) -> Row:
     data = FashionMNIST(batch_size=spec.batch_size, resize=(spec.resize, spec.resize),
-                        num_train=num_train)
+                        num_train=num_train, num_val=num_val)
     torch.manual_seed(0)
     model = spec.make()
     trainer = Trainer(max_epochs=epochs, device=device, compile=compile, plot=False,
@@ -94,7 +96,8 @@ def _d2l_root(root: Path):
         d2l.DataModule.__init__.__defaults__ = old
 
 
-def run_d2l(spec: Spec, epochs: int, num_train: int | None, device: str) -> Row:
+def run_d2l(spec: Spec, epochs: int, num_train: int | None, num_val: int | None,
+            device: str) -> Row:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,6 +108,8 @@ def run_d2l(spec: Spec, epochs: int, num_train: int | None, device: str) -> Row:
         data = d2l.FashionMNIST(batch_size=D2L_BATCH, resize=(spec.resize, spec.resize))
     if num_train:
         data.train = torch.utils.data.Subset(data.train, range(num_train))
+    if num_val:
+        data.val = torch.utils.data.Subset(data.val, range(num_val))
 
     class Baseline(d2l.Classifier):
         def __init__(self, net, lr):
@@ -165,28 +170,40 @@ def main(argv=None) -> int:
     rows: list[Row] = []
     for key in args.models.split(","):
         spec = SPECS[key]
-        n = spec.quick_train if args.quick else None
+        n, n_val = (spec.quick_train, spec.quick_val) if args.quick else (None, None)
         base = None
         if not args.skip_d2l:
-            base = run_d2l(spec, d2l_epochs, n, args.device)
-            rows.append(base)
+            base = _attempt(run_d2l, spec, d2l_epochs, n, n_val, args.device)
+            if base:
+                rows.append(base)
         modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
         for compiled in modes:
-            row = run_fast(spec, args.epochs, n, args.device, compiled)
+            row = _attempt(run_fast, spec, args.epochs, n, n_val, args.device, compiled)
+            if row is None:
+                continue
             if base:
                 row.speedup_vs_d2l = base.s_per_epoch / row.s_per_epoch
             rows.append(row)
         print_table([r for r in rows if r.model == spec.name])
         print(flush=True)
+        if args.json:  # after every model, so a run cut short keeps what it measured
+            args.json.write_text(json.dumps({"device": device_name(args.device),
+                                             "torch": torch.__version__,
+                                             "date": time.strftime("%Y-%m-%d"),
+                                             "argv": sys.argv[1:],
+                                             "rows": [asdict(r) for r in rows]}, indent=1))
     print("## all models")
     print_table(rows)
-    if args.json:
-        args.json.write_text(json.dumps({"device": device_name(args.device),
-                                         "torch": torch.__version__,
-                                         "date": time.strftime("%Y-%m-%d"),
-                                         "argv": sys.argv[1:],
-                                         "rows": [asdict(r) for r in rows]}, indent=1))
     return 0
+
+
+def _attempt(fn, *args):
+    # one failed configuration (e.g. a compiler error) must not lose the other rows
+    try:
+        return fn(*args)
+    except Exception as exc:
+        print(f"!! {fn.__name__}{args[1:]} failed: {type(exc).__name__}: {exc}"[:500], flush=True)
+        return None
 
 
 if __name__ == "__main__":
