@@ -204,39 +204,47 @@ class Server:
         result, result_overflow = bytearray(), False
         status, timed_out = None, False
         fds = {out_r, res_r}
-        while True:
+
+        def take(fd: int) -> None:
+            nonlocal out_total, result_overflow
+            data = os.read(fd, 1 << 16)
+            if not data:
+                fds.discard(fd)
+            elif fd == out_r:
+                out_total += len(data)
+                output.extend(data[:max(limits["output_bytes"] - len(output), 0)])
+            elif len(result) + len(data) > limits["result_bytes"]:
+                result_overflow = True
+                self._kill_leftovers(pid)
+                _kill(pid)
+            else:
+                result.extend(data)
+
+        while fds or status is None:
             if status is None:
                 done, st = os.waitpid(pid, os.WNOHANG)
                 if done:
                     status = st
                     self._kill_leftovers(pid)  # daemons die with the child; pipes then close
-            if not fds and status is not None:
-                break
             now = time.monotonic()
             if now >= deadline:
                 timed_out = status is None
                 self._kill_leftovers(pid)
                 if status is None:
-                    os.kill(pid, signal.SIGKILL)
+                    _kill(pid)
                     status = os.waitpid(pid, 0)[1]
+                # Keep what was reported before the limit: every writer is dead, so the
+                # pipes reach their end at once.
+                drain_until = time.monotonic() + 1.0
+                while fds and time.monotonic() < drain_until:
+                    for fd in select.select(list(fds), [], [], 0.05)[0]:
+                        take(fd)
                 break
-            ready = select.select(list(fds), [], [], min(0.02, deadline - now))[0] if fds else []
             if not fds:
                 time.sleep(0.002)
-            for fd in ready:
-                data = os.read(fd, 1 << 16)
-                if not data:
-                    fds.discard(fd)
-                elif fd == out_r:
-                    out_total += len(data)
-                    room = limits["output_bytes"] - len(output)
-                    output += data[:max(room, 0)]
-                elif len(result) + len(data) > limits["result_bytes"]:
-                    result_overflow = True
-                    self._kill_leftovers(pid)
-                    os.kill(pid, signal.SIGKILL)
-                else:
-                    result += data
+                continue
+            for fd in select.select(list(fds), [], [], min(0.02, deadline - now))[0]:
+                take(fd)
         for fd in (out_r, res_r):
             os.close(fd)
         status = self._reap(pid, status)
@@ -251,6 +259,13 @@ class Server:
                    "seconds": round(time.monotonic() - start, 4),
                    "output": output.decode("utf-8", "replace"), "output_bytes": out_total,
                    "result_overflow": result_overflow}, [bytes(result)])
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _children_of(parent: int) -> list[int]:

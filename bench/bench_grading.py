@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions/assignment1/assignment1.ipynb"
 RELEASE = ROOT / "exercises/assignment1/assignment1.ipynb"
 FIXTURES = ROOT / "tests/fixtures/assignment1"
-# Left out of the class: the endless loop only measures the time limit, and importing d2l
+# Left out of the class: the hangs only measure the time limit, and importing d2l
 # (seconds per part) is a test of d2l's own code, not a typical submission.
-_NOT_TYPICAL = ("corr2d__endless_loop", "d2l__")
+_NOT_TYPICAL = ("corr2d__endless_loop", "corr2d__hangs", "d2l__")
 
 
 def make_class(folder: Path, n: int) -> list[Path]:

@@ -104,6 +104,12 @@ def test_does_a_hang_or_crash_in_one_part_leave_the_others_their_points(graded, 
     assert part(graded, fixture, "residual")["score"] == 4.0
 
 
+def test_does_a_part_that_hangs_late_keep_the_checks_it_passed_before(graded):
+    got = part(graded, "corr2d__hangs_on_1x1_kernels_after_passing_the_rest", "corr2d")
+    assert got["score"] == 2.5  # 5 of 6 weights: only the edge-size check is lost
+    assert "did not finish" in got["feedback"]
+
+
 def test_are_points_and_tests_taken_from_the_source_not_the_submission(graded):
     s = graded["by_id"]["tampered__points_and_tests_edited"]
     assert s["max_total"] == 10.0 and s["total"] == 10.0
