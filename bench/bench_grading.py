@@ -1,7 +1,7 @@
 """Time the autograder against ``nbgrader autograde`` on the same class of submissions.
 
 Makes N submissions (default 100) from the solution, the untouched release and the
-outcome-named fixtures (typical mistakes; see ``_NOT_TYPICAL`` for the two left out), then
+outcome-named fixtures (typical mistakes; see ``_NOT_TYPICAL`` for those left out), then
 times, as wall-clock seconds of the whole command:
 
 * ``python -m autograder grade --jobs 1`` and ``--jobs 2`` (start-up included), and
