@@ -20,7 +20,7 @@ __all__ = ["OutputDir", "OutputLockedError", "atomic_write"]
 
 
 class OutputLockedError(RuntimeError):
-    """Another grader is writing to the same output folder."""
+    """The output folder cannot be used: another grader holds it, or another assignment."""
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -57,11 +57,13 @@ class OutputDir:
             return {}
         try:
             data = json.loads(path.read_text())
-            if data.get("assignment") != self.assignment:
-                return {}
             entries = [SubmissionResult.from_dict(d) for d in data["submissions"]]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return {}  # unreadable: regrade everything rather than trust it
+        if data.get("assignment") != self.assignment:
+            self.close()
+            raise OutputLockedError(f"{self.path} holds results of {data.get('assignment')!r}, "
+                                    f"not {self.assignment!r}; choose another --out folder")
         return {e.key: e for e in entries}
 
     def previous(self, key: str, fingerprint: str) -> SubmissionResult | None:

@@ -268,3 +268,21 @@ def test_does_an_ungraded_submission_get_a_page_saying_why():
     page = feedback.render(SubmissionResult("bob", (), 10.0, error="the file is empty"),
                            "assignment1")
     assert 'role="alert"' in page and "the file is empty" in page
+
+
+# --- the output folder --------------------------------------------------------------------
+def test_does_an_output_folder_refuse_a_second_grader_and_another_assignment(tmp_path):
+    from autograder.output import OutputDir, OutputLockedError
+
+    first = OutputDir(tmp_path / "out", "assignment1")
+    with pytest.raises(OutputLockedError, match="in use by another grader"):
+        OutputDir(tmp_path / "out", "assignment1")
+    first.write(GradingRun("assignment1", ("corr2d",), (_result(),)))
+    first.close()
+    with pytest.raises(OutputLockedError, match="holds results of 'assignment1'"):
+        OutputDir(tmp_path / "out", "assignment2")
+    again = OutputDir(tmp_path / "out", "assignment1")
+    assert list(again.results) == ["alice <b>"]
+    again.close()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        ["feedback", "grades.csv", "results.json"]
