@@ -164,7 +164,9 @@ class FunctionPart(Part):
             if err.type == "NotImplementedError":
                 return "not implemented yet (it raises NotImplementedError)"
             limit = 600 if probe.visible else 80  # a hidden case's message stays short
-            return f"{self.object_name} on {probe.label} {err.describe(limit)}"
+            hint = (" Each part runs only its own answer cell (after the set-up imports): "
+                    "define helpers inside that cell." if err.type == "NameError" else "")
+            return f"{self.object_name} on {probe.label} {err.describe(limit)}.{hint}"
         value = value_info(header.get("value"), blobs)
         verdict = judge(value, probe.expected, probe.input_dtype)
         if verdict.ok:
