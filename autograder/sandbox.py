@@ -9,7 +9,8 @@ Methods, strongest first:
 - ``namespaces``: root without bwrap. The worker unshares mount, network, IPC and UTS
   namespaces itself (``confine.py``), hides the same folders and drops to a dedicated uid.
 - ``rlimits``: neither. A new session, a scrubbed environment, a private temporary folder,
-  rlimits and seccomp only; an unprivileged grader's own uid runs the code.
+  rlimits and seccomp only; as root it still drops to a dedicated uid, otherwise the
+  grader's own user runs the code.
 
 In every method each job runs in a fresh forked child with rlimits and a seccomp filter.
 """
@@ -33,9 +34,10 @@ METHODS = ("bwrap", "namespaces", "rlimits")
 HERE = Path(__file__).resolve().parent
 WORKER_FILES = ("worker.py", "drivers.py", "wire.py", "seccomp.py", "confine.py")
 _SANDBOX_GRADER_DIR = "/run/grader"  # where the worker's own files appear inside bwrap
-# Folders that hold people's data on a typical machine; always covered inside the sandbox.
+# Folders that hold people's data on a typical machine, covered by the namespaces method
+# (bwrap shows an allow-list instead, so it needs no such list).
 _PRIVATE_DIRS = ("/root", "/home", "/run", "/srv", "/mnt", "/media", "/var/tmp", "/var/lib",
-                 "/var/log", "/var/mail", "/var/spool", "/opt/secrets")
+                 "/var/log", "/var/mail", "/var/spool")
 _BASE_UID = 0x4000_0000  # dedicated uids live far above any real account
 
 
