@@ -61,12 +61,20 @@ class Classifier(nn.Module):
                                fused=True if on_cuda else None)
 
     def initialize(self, X: torch.Tensor) -> "Classifier":
-        """Create lazy layers' weights from an example batch, then apply ``init_fn``."""
+        """Create lazy layers' weights from an example batch, then draw every weight afresh.
+
+        All weights come from the global RNG at this point (PyTorch's defaults, then
+        ``init_fn``), so seeding just before this call fixes the whole model.
+        """
         was_training = self.training
         self.eval()  # materialize without touching batch-norm running statistics
         with torch.no_grad():
             self.forward(X)
         self.train(was_training)
+        for module in self.modules():
+            if hasattr(module, "reset_parameters") and not isinstance(
+                    module, nn.modules.lazy.LazyModuleMixin):
+                module.reset_parameters()
         if self.init_fn is not None:
             self.apply(self.init_fn)
         self.initialized = True
@@ -175,7 +183,8 @@ class ResNet18(Classifier):
             blocks = []
             for j in range(num_residuals):
                 downsample = j == 0 and i > 0  # each later stage halves h and w
-                blocks.append(residual(channels, use_1x1conv=downsample,
+                widen = j == 0 and i == 0 and channels != 64  # the stem gives 64 channels
+                blocks.append(residual(channels, use_1x1conv=downsample or widen,
                                        strides=2 if downsample else 1))
             stages.append(nn.Sequential(*blocks))
         self.net = nn.Sequential(

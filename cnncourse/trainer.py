@@ -64,7 +64,8 @@ class History:
         ax.plot(x, self.val_acc, "-.^", ms=3, label="val acc")
         ax.set_xlabel("epoch")
         ax.set_xlim(0.5, max(self.epochs, 1) + 0.5)
-        ax.set_ylim(0, max(1.0, *(self.train_loss or [1.0])) * 1.05)
+        finite = [v for v in self.train_loss if math.isfinite(v)]
+        ax.set_ylim(0, max([1.0, *finite]) * 1.05)  # a diverged run still plots
         ax.grid(alpha=0.3)
         ax.legend(loc="center right", fontsize=8)
         if title:

@@ -101,9 +101,6 @@ def test_does_another_seed_give_another_run():
     assert fit(seed=1).train_loss != fit(seed=2).train_loss
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: ResNet18 keeps PyTorch's "
-                   "initialization from construction time (init_fn = None), so the trainer's "
-                   "seed does not fix its stem and output weights")
 def test_does_the_trainer_seed_fix_a_resnet_built_at_any_time():
     data = Quadrants(side=32, num_train=64, num_val=32, batch_size=16)
     losses = []
@@ -148,9 +145,6 @@ def test_does_a_non_finite_loss_stop_training():
     assert not math.isfinite(history.train_loss[-1])
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: History.plot sets the y limit from "
-                   "the largest loss, and matplotlib refuses an infinite limit, so the live "
-                   "plot of a diverged run raises instead of stopping with history.stopped")
 def test_can_a_diverged_history_still_be_plotted():
     import matplotlib.pyplot as plt
 
