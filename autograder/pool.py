@@ -158,23 +158,32 @@ class Worker:
     def run(self, job: dict, blobs: list[bytes], max_result: int) -> JobOutcome:
         """Send one job and wait for its ``done`` frame (the job's limit plus a backstop)."""
         deadline = time.monotonic() + job["timeout_s"] + _BACKSTOP_S
+        # The server reads only the limits; the job's child reads the job frame itself.
+        limits = job["limits"]
+        run = {"op": "run", "timeout_s": job["timeout_s"],
+               "limits": {"output_bytes": limits["output_bytes"],
+                          "result_bytes": min(limits["result_bytes"], max_result)}}
         try:
-            self.proc.stdin.write(wire.encode_frame({"op": "run", "job": job}, blobs))
+            self.proc.stdin.write(wire.encode_frame(run) +
+                                  wire.encode_frame({"op": "job", "job": job}, blobs))
             self.proc.stdin.flush()
             header, payload = self._reader.frame(deadline, max_result + (1 << 20))
-            if header.get("op") != "done" or len(payload) != 1:
+            if header.get("op") != "done" or len(payload) != 2:
                 raise wire.WireError(f"unexpected message {header.get('op')!r}")
         except (OSError, TimeoutError, EOFError, wire.WireError) as exc:
             tail = self.log_tail(400)
             self.stop()
             return JobOutcome([], None, isinstance(exc, TimeoutError), None, 0.0, "", 0,
                               worker_failure=f"{type(exc).__name__}: {exc} ({tail})")
-        frames, problem = wire.split_frames(payload[0])
+        frames, problem = wire.split_frames(payload[1])
         if header.get("result_overflow"):
             problem = f"the report exceeded {max_result} bytes and was cut off"
-        return JobOutcome(frames, problem, bool(header.get("timed_out")),
-                          header.get("exit_code"), float(header.get("seconds", 0.0)),
-                          str(header.get("output", "")), int(header.get("output_bytes", 0)))
+        exit_code = header.get("exit_code")
+        return JobOutcome(frames, problem, header.get("timed_out") is True,
+                          exit_code if type(exit_code) is int else None,
+                          float(header.get("seconds", 0.0)),
+                          payload[0].decode("utf-8", "replace"),
+                          int(header.get("output_bytes", 0)))
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -1,8 +1,11 @@
 """A small seccomp filter for the worker's child, through libseccomp and ctypes.
 
 It stops a submission from reaching other processes (signals, ptrace, reading or writing
-another process's memory), from opening sockets, and from making new namespaces or
-mounts. Everything else is allowed, so torch keeps working. Standard library only: the
+another process's memory, changing another process's limits, CPUs or priority), from
+opening sockets, from making new namespaces or mounts, from keeping memory alive after it
+exits (System V shared memory, message queues and semaphores), and, unless a job allows it,
+from starting processes at all (threads are still allowed). Everything else is allowed, so
+torch keeps working. Standard library only: the
 sandboxed worker loads this file by path.
 """
 from __future__ import annotations
@@ -35,7 +38,15 @@ _DENIED = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_open", "pid
            "unshare", "setns", "open_tree", "move_mount", "fsopen", "fsmount", "keyctl",
            "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
            "io_uring_setup", "init_module", "finit_module", "kexec_load", "reboot",
-           "acct", "swapon", "swapoff", "quotactl", "syslog", "ioperm", "iopl")
+           "acct", "swapon", "swapoff", "quotactl", "syslog", "ioperm", "iopl",
+           # System V IPC and POSIX queues outlive the process: memory beyond RLIMIT_AS, and
+           # a channel from one job to the next
+           "shmget", "msgget", "semget", "mq_open")
+# Syscalls whose first argument names the process they act on; 0 means the caller, and
+# anything else (the server, a sibling) is refused.
+_SELF_ONLY = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam",
+              "sched_setattr", "migrate_pages", "move_pages")
+_CLONE_THREAD = 0x00010000
 # Namespace flags in clone(2)'s first argument: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC,
 # NEWUSER, NEWPID, NEWNET.
 _NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
@@ -63,8 +74,13 @@ def available() -> bool:
     return _library() is not None
 
 
-def install(own_pid: int) -> list[str]:
-    """Load the filter into this process (inherited by its children); returns rules skipped."""
+def install(own_pid: int, processes: bool = True) -> list[str]:
+    """Load the filter into this process (inherited by its children); returns rules skipped.
+
+    ``processes=False`` also refuses every new process (fork, vfork, clone without
+    CLONE_THREAD): a graded function needs none, and without them a fork bomb, a daemon
+    or memory spread over many processes (each with its own RLIMIT_AS) cannot happen.
+    """
     lib = _library()
     if lib is None:
         raise OSError("libseccomp is not installed")
@@ -95,6 +111,17 @@ def install(own_pid: int) -> list[str]:
         rule("clone3", _errno_action(errno.ENOSYS))
         for flag in _NAMESPACE_FLAGS:  # one rule per flag: any of them is refused
             rule("clone", eperm, (0, _CMP_MASKED_EQ, flag, flag))
+        for name in _SELF_ONLY:
+            rule(name, eperm, (0, _CMP_NE, 0, 0))
+        # setpriority(which, who, prio) and ioprio_set(which, who, prio): only "this process"
+        rule("setpriority", eperm, (0, _CMP_NE, 0, 0))     # which != PRIO_PROCESS
+        rule("setpriority", eperm, (1, _CMP_NE, 0, 0))     # who != the caller
+        rule("ioprio_set", eperm, (0, _CMP_NE, 1, 0))      # which != IOPRIO_WHO_PROCESS
+        rule("ioprio_set", eperm, (1, _CMP_NE, 0, 0))
+        if not processes:
+            rule("fork", eperm)
+            rule("vfork", eperm)
+            rule("clone", eperm, (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
         if lib.seccomp_load(ctx) < 0:
             raise OSError("seccomp_load failed (is no_new_privs set?)")
     finally:

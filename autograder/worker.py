@@ -1,14 +1,18 @@
 """The sandboxed worker: a fork server that runs one part of one submission per child.
 
 The grader starts this file inside the sandbox (``python worker.py --tmp DIR``). It imports
-torch once, then reads jobs as frames on stdin. For each job it forks a fresh child that
-drops into its own session, limits and seccomp filter, runs the submission's answer cells
-and the part's driver, and streams plain-data result frames into a pipe. The server
-enforces the wall-clock limit, kills every leftover process, wipes the temporary folder,
-and answers with one ``done`` frame that carries the child's bytes unparsed.
+torch once, then serves jobs one at a time. For each job the grader sends a small ``run``
+frame (the limits) and then a ``job`` frame (code and inputs). The server forks a fresh
+child on the ``run`` frame; the child reads the ``job`` frame itself, drops into its own
+session, limits and seccomp filter, runs the submission's answer cells and the part's
+driver, and writes what it prints and its plain-data result frames into two unlinked
+files. The server enforces the wall-clock limit, kills every leftover process, passes the
+files' bytes on unparsed in one ``done`` frame (copied by the kernel), wipes the temporary
+folder and checks that no job changed its own limits.
 
-No student code ever runs in the server itself; it is made non-dumpable so a child cannot
-read its memory, and it handles one job at a time.
+No student code ever runs in the server, and no submission's bytes ever enter its memory,
+so a child (forked from it) cannot find another student's code or results in memory it
+inherited. The server is non-dumpable, so a child cannot read its memory through /proc.
 """
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ import io
 import json
 import os
 import resource
-import select
 import shutil
 import signal
 import stat
@@ -90,7 +93,7 @@ def _enter_child(job: dict, out_w: int, res_w: int, job_dir: str) -> int:
     _set_limits(job["limits"])
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     if job.get("seccomp"):
-        seccomp.install(os.getpid())
+        seccomp.install(os.getpid(), processes=bool(job["limits"].get("subprocesses")))
     import torch
 
     torch.set_num_threads(int(job["limits"].get("threads", 1)))
@@ -120,16 +123,42 @@ def _child(job: dict, blobs: list[bytes], out_w: int, res_w: int, job_dir: str) 
 
 
 class Server:
-    """Serves jobs one at a time; ``kill_all`` is true when every process of this uid is ours."""
+    """Serves jobs one at a time; ``kill_all`` is true when every process of this uid is ours.
+
+    The server never holds a byte of a submission: the grader sends a small ``run`` frame
+    (limits only), the server forks the job's child, and the child itself reads the ``job``
+    frame (code and inputs) that follows. What the child prints and reports goes into
+    unlinked files, which the server passes on to the grader with ``sendfile`` (a copy made
+    by the kernel), so nothing of one job is left in memory that a later child inherits.
+    """
 
     def __init__(self, tmp: str, kill_all: bool, proto_in, proto_out):
         self.tmp, self.kill_all = tmp, kill_all
         self.proto_in, self.proto_out = proto_in, proto_out
         self.count = 0
+        self.health = _health()
 
     def send(self, header: dict, blobs: list[bytes] = ()) -> None:
         self.proto_out.write(wire.encode_frame(header, list(blobs)))
         self.proto_out.flush()
+
+    def serve(self) -> int:
+        """Run jobs until an ``exit`` frame or the end of input; non-zero when unhealthy."""
+        while True:
+            try:
+                header, _ = wire.read_frame(self.proto_in, max_bytes=0)
+            except EOFError:
+                return 0
+            if header.get("op") == "exit":
+                return 0
+            if header.get("op") != "run":
+                raise wire.WireError(f"unexpected frame {header.get('op')!r}")
+            if not self.run(header):
+                return 1
+            if _health() != self.health:  # a job changed our limits, CPUs or priority
+                print("worker: a job changed the server's own limits; stopping",
+                      file=sys.stderr)
+                return 1
 
     def _kill_leftovers(self, pid: int) -> None:
         if self.kill_all:  # every other process of this uid (or PID namespace)
@@ -137,10 +166,7 @@ class Server:
         else:  # the job's group, and whatever was re-parented to us (we are the subreaper)
             targets = [-pid, *_children_of(os.getpid())]
         for target in targets:
-            try:
-                os.kill(target, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            _kill(target)
 
     def _reap(self, pid: int, status: int | None, wait_s: float = 2.0) -> int | None:
         """Collect every child; as subreaper, every leftover descendant ends up ours, so
@@ -159,32 +185,30 @@ class Server:
                 self._kill_leftovers(pid)  # one may have been mid-fork when we killed
                 time.sleep(0.001)
 
-    def _wipe(self, path: str) -> None:
-        def unlock(func, p, _exc):  # a submission may chmod 000 its own folders
-            try:
-                os.chmod(os.path.dirname(p), stat.S_IRWXU)
-                os.chmod(p, stat.S_IRWXU)
-                func(p)
-            except OSError:
-                pass
-        shutil.rmtree(path, onerror=unlock)
+    def _scratch_file(self, name: str) -> int:
+        """An unlinked file in the private /tmp: only its descriptor exists."""
+        path = os.path.join(self.tmp, f".{name}-{os.getpid()}-{self.count}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.unlink(path)
+        return fd
 
-    def run(self, job: dict, blobs: list[bytes]) -> None:
+    def run(self, run: dict) -> bool:
+        """One job; False when the child did not take its job frame (the stream is lost)."""
         self.count += 1
         job_dir = os.path.join(self.tmp, f"job{self.count}")
         os.mkdir(job_dir, 0o700)
-        out_r, out_w = os.pipe()
-        res_r, res_w = os.pipe()
+        out_fd, res_fd = self._scratch_file("output"), self._scratch_file("result")
+        ack_r, ack_w = os.pipe()
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:
             code = 70
             try:
-                os.close(out_r)
-                os.close(res_r)
+                os.close(ack_r)
+                job, blobs = _read_job(self.proto_in, ack_w)
                 self.proto_in.close()
                 self.proto_out.close()
-                _child(job, blobs, out_w, res_w, job_dir)
+                _child(job, blobs, out_fd, res_fd, job_dir)
                 code = 0
             except BaseException:  # noqa: BLE001 - report anything, then leave at once
                 try:
@@ -192,80 +216,99 @@ class Server:
                 except OSError:
                     pass
             os._exit(code)
-        os.close(out_w)
-        os.close(res_w)
-        self._collect(job, pid, start, out_r, res_r, job_dir)
+        os.close(ack_w)
+        status, timed_out = self._wait(pid, start + float(run["timeout_s"]))
+        status = self._reap(pid, status)
+        took_job = os.read(ack_r, 1) == b"\x01"
+        os.close(ack_r)
+        self._answer(run["limits"], out_fd, res_fd, status, timed_out, start)
+        self._clean_up()
+        return took_job
 
-    def _collect(self, job: dict, pid: int, start: float, out_r: int, res_r: int,
-                 job_dir: str) -> None:
-        limits = job["limits"]
-        deadline = start + job["timeout_s"]
-        output, out_total = bytearray(), 0
-        result, result_overflow = bytearray(), False
-        status, timed_out = None, False
-        fds = {out_r, res_r}
-
-        def take(fd: int) -> None:
-            nonlocal out_total, result_overflow
-            data = os.read(fd, 1 << 16)
-            if not data:
-                fds.discard(fd)
-            elif fd == out_r:
-                out_total += len(data)
-                output.extend(data[:max(limits["output_bytes"] - len(output), 0)])
-            elif len(result) + len(data) > limits["result_bytes"]:
-                result_overflow = True
+    def _wait(self, pid: int, deadline: float) -> tuple[int | None, bool]:
+        """Wait for the child until ``deadline``; kill it (and all it started) after that."""
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self._kill_leftovers(pid)  # daemons die with the child
+                return status, False
+            if time.monotonic() >= deadline:
                 self._kill_leftovers(pid)
                 _kill(pid)
-            else:
-                result.extend(data)
+                return os.waitpid(pid, 0)[1], True
+            time.sleep(0.002)
 
-        while fds or status is None:
-            if status is None:
-                done, st = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = st
-                    self._kill_leftovers(pid)  # daemons die with the child; pipes then close
-            now = time.monotonic()
-            if now >= deadline:
-                timed_out = status is None
-                self._kill_leftovers(pid)
-                if status is None:
-                    _kill(pid)
-                    status = os.waitpid(pid, 0)[1]
-                # Keep what was reported before the limit: every writer is dead, so the
-                # pipes reach their end at once.
-                drain_until = time.monotonic() + 1.0
-                while fds and time.monotonic() < drain_until:
-                    for fd in select.select(list(fds), [], [], 0.05)[0]:
-                        take(fd)
-                break
-            if not fds:
-                time.sleep(0.002)
-                continue
-            for fd in select.select(list(fds), [], [], min(0.02, deadline - now))[0]:
-                take(fd)
-        for fd in (out_r, res_r):
+    def _answer(self, limits: dict, out_fd: int, res_fd: int, status: int | None,
+                timed_out: bool, start: float) -> None:
+        """The ``done`` frame: the header, then the two files' bytes, copied by the kernel.
+        Everything reported before a time limit is kept: the files outlive the child."""
+        out_total, res_total = os.fstat(out_fd).st_size, os.fstat(res_fd).st_size
+        out_n = min(out_total, int(limits["output_bytes"]))
+        res_n = min(res_total, int(limits["result_bytes"]))
+        exit_code = os.waitstatus_to_exitcode(status) if status is not None else None
+        header = {"op": "done", "timed_out": timed_out, "exit_code": exit_code,
+                  "seconds": round(time.monotonic() - start, 4), "output_bytes": out_total,
+                  "result_overflow": res_total > res_n, "blobs": [out_n, res_n]}
+        head = json.dumps(header, separators=(",", ":")).encode()
+        self.proto_out.write(len(head).to_bytes(4, "big") + head)
+        self.proto_out.flush()
+        dest = self.proto_out.fileno()
+        for fd, count in ((out_fd, out_n), (res_fd, res_n)):
+            offset = 0
+            while offset < count:
+                sent = os.sendfile(dest, fd, offset, count - offset)
+                if sent == 0:  # the file shrank under us: pad so the frame stays whole
+                    os.write(dest, bytes(count - offset))
+                    break
+                offset += sent
             os.close(fd)
-        status = self._reap(pid, status)
+
+    def _clean_up(self) -> None:
+        """No process and no file of the job is left when the next one starts."""
         for name in os.listdir(self.tmp):  # the job's folder and anything else left in /tmp
             path = os.path.join(self.tmp, name)
             if os.path.isdir(path) and not os.path.islink(path):
-                self._wipe(path)
+                _wipe(path)
             else:
                 _unlink(path)
-        exit_code = os.waitstatus_to_exitcode(status) if status is not None else None
-        self.send({"op": "done", "timed_out": timed_out, "exit_code": exit_code,
-                   "seconds": round(time.monotonic() - start, 4),
-                   "output": output.decode("utf-8", "replace"), "output_bytes": out_total,
-                   "result_overflow": result_overflow}, [bytes(result)])
+
+
+def _read_job(proto_in, ack_w: int) -> tuple[dict, list[bytes]]:
+    """In the child: the ``job`` frame that follows ``run``; tells the server once it is in."""
+    header, blobs = wire.read_frame(proto_in)
+    os.write(ack_w, b"\x01")
+    os.close(ack_w)
+    if header.get("op") != "job":
+        raise wire.WireError(f"expected a job frame, got {header.get('op')!r}")
+    return header["job"], blobs
 
 
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
+
+
+def _wipe(path: str) -> None:
+    def unlock(func, p, _exc):  # a submission may chmod 000 its own folders
+        try:
+            for q in (os.path.dirname(p), p):
+                if not os.path.islink(q):  # chmod follows links: never touch a planted one
+                    os.chmod(q, stat.S_IRWXU)
+            func(p)
+        except OSError:
+            pass
+    shutil.rmtree(path, onerror=unlock)
+    if os.path.lexists(path):  # opened up only on the first pass
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _health() -> tuple:
+    """What no job may change in the server: its rlimits, its CPUs and its priority."""
+    limits = tuple(resource.getrlimit(getattr(resource, name)) for name in sorted(dir(resource))
+                   if name.startswith("RLIMIT_"))
+    return limits, tuple(sorted(os.sched_getaffinity(0))), os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def _children_of(parent: int) -> list[int]:
@@ -322,15 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     server = Server(args.tmp, args.kill_all, proto_in, proto_out)
     server.send({"op": "ready", "pid": os.getpid(), "uid": os.getuid(),
                  "torch": torch.__version__, "seccomp": seccomp.available(), "confine": held})
-    while True:
-        try:
-            header, blobs = wire.read_frame(proto_in)
-        except EOFError:
-            return 0
-        if header.get("op") == "run":
-            server.run(header["job"], blobs)
-        elif header.get("op") == "exit":
-            return 0
+    return server.serve()
 
 
 if __name__ == "__main__":
