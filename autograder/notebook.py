@@ -17,6 +17,9 @@ __all__ = ["NotebookError", "SourceNotebook", "Answers", "load_source", "parse_n
            "extract_answers", "MAX_NOTEBOOK_BYTES"]
 
 MAX_NOTEBOOK_BYTES = 32 << 20  # a notebook with the three answers is a few hundred KB
+# An answer (all cells carrying one answer id) as JSON text: real answers are a few KB, and
+# a job must fit the worker's 1 MiB frame header with room to spare.
+MAX_ANSWER_BYTES = 256 << 10
 
 
 class NotebookError(ValueError):
@@ -37,6 +40,8 @@ def parse_notebook(data: bytes) -> dict:
         raise NotebookError("the file is not text (binary data named .ipynb?)") from None
     except ValueError as exc:
         raise NotebookError(f"the file is not valid notebook JSON ({exc})") from None
+    except RecursionError:
+        raise NotebookError("the file's JSON is nested too deeply to be a notebook") from None
     if not isinstance(nb, dict):
         raise NotebookError("the file is JSON but not a notebook (no top-level object)")
     if nb.get("nbformat") != 4:
@@ -60,6 +65,12 @@ def _nbgrader(cell: dict) -> dict:
     meta = cell.get("metadata")
     data = meta.get("nbgrader") if isinstance(meta, dict) else None
     return data if isinstance(data, dict) else {}
+
+
+def _grade_id(cell: object) -> str | None:
+    """A submitted cell's grade_id, or None when it is missing or not a string."""
+    gid = _nbgrader(cell).get("grade_id") if isinstance(cell, dict) else None
+    return gid if isinstance(gid, str) else None
 
 
 @dataclass(frozen=True)
@@ -108,15 +119,36 @@ def load_source(path: Path, setup_ids: tuple[str, ...], parts) -> SourceNotebook
 
 
 _ESCAPE = re.compile(r"^(\s*)([!%].*)$")
+# Errors other than SyntaxError that compiling a hostile cell raises: null bytes (ValueError
+# on some 3.11 releases), nesting deeper than the parser's stack (MemoryError, RecursionError).
+_UNCOMPILABLE = (ValueError, RecursionError, MemoryError, OverflowError)
+
+
+def _refusal(why: str) -> str:
+    """Code that stands in for an answer the grader will not hand to Python as it is."""
+    return f"raise RuntimeError({why!r})\n"
+
+
+def _compiles(source: str) -> bool | None:
+    """True: valid Python; False: a syntax error; None: Python cannot even try (too deep)."""
+    try:
+        compile(source, "<answer>", "exec", dont_inherit=True)
+        return True
+    except SyntaxError:
+        return False
+    except _UNCOMPILABLE:
+        return None
 
 
 def clean_source(source: str) -> tuple[str, list[str]]:
     """Code with IPython escapes (``!cmd``, ``%magic``) removed, and notes saying so."""
-    try:
-        compile(source, "<answer>", "exec")
+    verdict = _compiles(source)
+    if verdict is None:
+        return _refusal("this answer cell cannot be compiled: it is nested too deeply or "
+                        "holds a null byte; rewrite it as ordinary Python"), \
+            ["the answer cell could not be compiled, so it was not run"]
+    if verdict:
         return source, []
-    except SyntaxError:
-        pass
     if source.lstrip().startswith("%%"):
         return "", ["a cell magic (%%) was not run: the grader runs plain Python only"]
     lines, removed = [], 0
@@ -129,7 +161,10 @@ def clean_source(source: str) -> tuple[str, list[str]]:
             lines.append(line)
     notes = [f"{removed} shell command or magic line(s) (starting with ! or %) were not run: "
              "the grader runs plain Python only"] if removed else []
-    return "\n".join(lines) + "\n", notes
+    cleaned = "\n".join(lines) + "\n"
+    if _compiles(cleaned) is None:
+        return clean_source(cleaned)
+    return cleaned, notes
 
 
 @dataclass(frozen=True)
@@ -143,20 +178,22 @@ class Answers:
 def _defines(source: str, name: str) -> bool:
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, *_UNCOMPILABLE):
         return False
     return any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name
                for n in tree.body)
 
 
 def extract_answers(nb: dict, answer_ids: dict[str, str]) -> Answers:
-    """``answer_ids`` maps each answer cell's grade_id to the name it must define."""
+    """``answer_ids`` maps each answer cell's grade_id to the name it must define.
+
+    A NotebookError when none of the answers is there, neither by id nor by definition
+    (another notebook handed in by mistake, or one without cells).
+    """
     found: dict[str, list[str]] = {aid: [] for aid in answer_ids}
     notes: dict[str, list[str]] = {aid: [] for aid in answer_ids}
-    for index, cell in enumerate(nb["cells"]):
-        if not isinstance(cell, dict):
-            continue
-        gid = _nbgrader(cell).get("grade_id")
+    for cell in nb["cells"]:
+        gid = _grade_id(cell)
         if gid in found:
             if cell.get("cell_type") != "code":
                 notes[gid].append(f"the answer cell was a {cell.get('cell_type')!r} cell; it "
@@ -174,8 +211,20 @@ def extract_answers(nb: dict, answer_ids: dict[str, str]) -> Answers:
                 found[aid] = defining[-1:]
                 notes[aid].append(f"the answer cell {aid!r} was not found by its id; the "
                                   f"last cell defining {name} was graded instead")
+    if answer_ids and not any(found.values()):
+        raise NotebookError(
+            f"none of the answer cells ({', '.join(answer_ids)}) is in this notebook, and no "
+            f"cell defines {', '.join(sorted(set(answer_ids.values())))}: was the wrong "
+            "notebook handed in?")
     sources = {}
     for aid, srcs in found.items():
+        size = len(json.dumps(srcs))
+        if size > MAX_ANSWER_BYTES:
+            srcs = [_refusal(f"the answer cell {aid} holds {size >> 10} KiB of code, over "
+                             f"the grader's {MAX_ANSWER_BYTES >> 10} KiB limit: keep only "
+                             "your solution in it")]
+            notes[aid].append(f"the answer was over {MAX_ANSWER_BYTES >> 10} KiB and was "
+                              "not run")
         cleaned = []
         for src in srcs:
             code, extra = clean_source(src)

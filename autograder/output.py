@@ -9,6 +9,7 @@ recorded exactly once. A lock file stops two graders from sharing one folder.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -70,15 +71,20 @@ class OutputDir:
         """An earlier graded result for the same notebook bytes, if its page still exists."""
         old = self.results.get(key)
         if old and old.graded and old.fingerprint == fingerprint \
-                and self.feedback_path(old.student_id).exists():
+                and self.feedback_path(old.student_id, old.key).exists():
             return old
         return None
 
-    def feedback_path(self, student_id: str) -> Path:
-        return self.feedback_dir / f"{safe_file_name(student_id)}.html"
+    def feedback_path(self, student_id: str, key: str | None = None) -> Path:
+        """feedback/<student>.html; a duplicate of an id already taken (``key`` differs from
+        the id) gets a page of its own, so it never replaces the student's real one."""
+        name = safe_file_name(student_id)
+        if key and key != student_id:
+            name += ".duplicate-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+        return self.feedback_dir / f"{name}.html"
 
-    def write_feedback(self, student_id: str, html: str) -> None:
-        atomic_write(self.feedback_path(student_id), html)
+    def write_feedback(self, student_id: str, html: str, key: str | None = None) -> None:
+        atomic_write(self.feedback_path(student_id, key), html)
 
     def record(self, result: SubmissionResult, run: GradingRun) -> GradingRun:
         """File ``result`` and rewrite results.json and grades.csv; returns the run so far."""

@@ -64,7 +64,9 @@ def choose_method(requested: str) -> str:
 
 
 def _limits(part: Part, timeout_s: float) -> dict:
-    return {"cpu_s": int(timeout_s) + 1, "file_bytes": 16 << 20, "open_files": 256,
+    # every thread of the child burns CPU time, so the CPU limit scales with them
+    return {"cpu_s": int(timeout_s) * max(1, part.threads) + 1, "file_bytes": 16 << 20,
+            "open_files": 256,
             "memory_bytes": part.memory_bytes, "processes": 256, "output_bytes": 64 << 10,
             "result_bytes": 32 << 20, "threads": part.threads}
 
@@ -72,8 +74,12 @@ def _limits(part: Part, timeout_s: float) -> dict:
 class PartJobs:
     """Each part's probes and expected answers, computed once per run in the grader."""
 
-    def __init__(self, parts: tuple[Part, ...]):
+    def __init__(self, parts: tuple[Part, ...], out_dir: Path | None = None,
+                 profile: str = "quick"):
+        for p in parts:
+            p.prepare(Path(out_dir) if out_dir else Path(tempfile.gettempdir()), profile)
         self.fields = {p.name: p.job_fields() for p in parts}
+        self.facts = {k: v for p in parts for k, v in p.run_facts().items()}
 
 
 def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJobs,
@@ -87,6 +93,9 @@ def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJo
     fields, blobs = jobs.fields[part.name]
     timeout_s = timeout_s or part.timeout_s
     limits = _limits(part, timeout_s)
+    # New processes are refused (seccomp) unless the part needs them: no fork bombs, no
+    # daemons, no memory spread over many processes each under its own RLIMIT_AS.
+    limits["subprocesses"] = bool(getattr(part, "subprocesses", False))
     if not dedicated_uid:  # RLIMIT_NPROC would count every process of the grader's user
         limits["processes"] = None
     job = {"timeout_s": timeout_s, "seccomp": use_seccomp, "limits": limits,
@@ -96,9 +105,25 @@ def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJo
 
 
 def _grade_part(part: Part, points: float, answers: Answers, source: SourceNotebook,
-                jobs: PartJobs, pool: WorkerPool, options: Options) -> PartResult:
+                jobs: PartJobs, pool: WorkerPool, options: Options,
+                memo: dict | None = None) -> PartResult:
     notes = tuple(n for aid in part.answer_ids for n in answers.notes.get(aid, ()))
     code = [c for aid in part.answer_ids for c in answers.sources.get(aid, ())]
+    key = None
+    if part.memoize and memo is not None:
+        # the same code under the same seed trains the same way: run it once per run
+        key = (part.name, hashlib.sha256("\0".join(code).encode()).hexdigest())
+        if key in memo:
+            return replace(memo[key], notes=notes)
+    result = _grade_part_once(part, points, answers, source, jobs, pool, options, code, notes)
+    if key is not None:
+        memo[key] = result
+    return result
+
+
+def _grade_part_once(part: Part, points: float, answers: Answers, source: SourceNotebook,
+                     jobs: PartJobs, pool: WorkerPool, options: Options, code: list[str],
+                     notes: tuple[str, ...]) -> PartResult:
     if not code:
         missing = ", ".join(part.answer_ids)
         return PartResult.zero(part.name, points, f"the answer cell ({missing}) is missing from "
@@ -176,6 +201,7 @@ class _Run:
         self.run = GradingRun(assignment.id, tuple(self.points), (), profile={
             "name": options.profile, "jobs": options.jobs, "grader": __version__})
         self.book: GradebookWriter | None = None
+        self.memo: dict = {}  # (part, code hash) -> PartResult, for parts that memoize
         self.done, self.total = 0, 0
 
     # load + validate ----------------------------------------------------------------------
@@ -194,13 +220,19 @@ class _Run:
             try:
                 if sub.error:
                     raise NotebookError(sub.error)
-                nb = parse_notebook(sub.data)
+                answers = extract_answers(parse_notebook(sub.data), names)
             except NotebookError as exc:
                 finished[i] = SubmissionResult(sub.student_id, (), max_total,
                                                f"{sub.origin}: {exc}", sub.origin, fp,
                                                key=sub.key)
                 continue
-            pending[i] = (sub, extract_answers(nb, names), fp)
+            except Exception as exc:  # noqa: BLE001 - one odd file never stops the others
+                finished[i] = SubmissionResult(
+                    sub.student_id, (), max_total, f"{sub.origin}: the grader could not read "
+                    f"this notebook ({type(exc).__name__}); please report it", sub.origin, fp,
+                    key=sub.key)
+                continue
+            pending[i] = (sub, answers, fp)
         return finished, pending
 
     # report -------------------------------------------------------------------------------
@@ -208,7 +240,7 @@ class _Run:
         """Feedback page, gradebook, then results.json: a result on file is complete."""
         if result is not self.out.results.get(result.key):  # new, not reused from disk
             self.out.write_feedback(result.student_id,
-                                    feedback.render(result, self.assignment.id))
+                                    feedback.render(result, self.assignment.id), result.key)
         if self.book:
             self.book.record(result, self.part_cells)
         self.run = self.out.record(result, self.run)
@@ -224,7 +256,8 @@ class _Run:
         errors: dict[int, str] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as executor:
             futures = {executor.submit(_grade_part, part, self.points[part.name], answers,
-                                       self.source, jobs, pool, self.options): (i, part)
+                                       self.source, jobs, pool, self.options,
+                                       self.memo): (i, part)
                        for i, (_, answers, _) in pending.items() for part in parts}
             for future in as_completed(futures):
                 i, part = futures[future]
@@ -276,7 +309,8 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
         if pending:
             t0 = time.monotonic()
             # The oracle's answers are computed while the workers import torch.
-            wait_jobs = _in_background(lambda: PartJobs(assignment.parts))
+            wait_jobs = _in_background(lambda: PartJobs(assignment.parts, out_dir,
+                                                         options.profile))
             extra = tuple(f for p in assignment.parts for f in p.worker_files)
             pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation),
                               default_private_dirs(out_dir, options.course_root, workdir,
@@ -285,6 +319,7 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
             jobs = wait_jobs()
             startup = time.monotonic() - t0
             isolation = pool.isolation().to_dict()
+            state.run = replace(state.run, profile={**state.run.profile, **jobs.facts})
         state.run = replace(state.run, isolation=isolation)
         state.book = wait_book()
         for i in sorted(finished):  # reused and unreadable ones: filed (again) first

@@ -150,11 +150,17 @@ class GradingRun:
         return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
 
     def to_csv(self) -> str:
-        """student_id, one column per part, total, max_total; ungraded rows leave scores empty."""
+        """student_id, one column per part, total, max_total; ungraded rows leave scores empty.
+
+        One row per student: a second file claiming an id already taken (a duplicate) is
+        listed in results.json only, so importing the CSV can never blank a real grade.
+        """
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["student_id", *self.part_names, "total", "max_total"])
         for s in self.submissions:
+            if s.key and s.key != s.student_id:
+                continue
             scores = {p.name: p.score for p in s.parts}
             if s.graded:
                 writer.writerow([s.student_id, *(scores.get(n, "") for n in self.part_names),

@@ -1,9 +1,10 @@
 """Finding submissions: notebooks, folders (nbgrader's ``submitted/`` layout too) and zips.
 
 Every problem with one input becomes an error on that submission, never an exception that
-stops the run. Zip archives are unpacked by hand: paths that escape the folder, absolute
-paths, links and archives that inflate beyond the limits are refused before anything of
-theirs is written.
+stops the run. Zip archives are unpacked by hand: an entry whose path escapes the folder,
+is absolute or is a link is skipped and reported on its own (the rest of the archive is
+graded), and an archive that would inflate beyond the limits is refused whole before
+anything of it is written.
 """
 from __future__ import annotations
 
@@ -102,20 +103,29 @@ def _from_folder(folder: Path, label: str, assignment_id: str,
     return subs
 
 
+def _unsafe_entry(info: zipfile.ZipInfo) -> str | None:
+    """Why one entry must not be unpacked (absolute, leaves the folder, a link), or None."""
+    name = info.filename
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "is an absolute path"
+    if ".." in parts:
+        return "is a path that leaves the archive's folder (..)"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    if "\0" in name:
+        return "has a null byte in its name"
+    return None
+
+
 def _check_zip(archive: zipfile.ZipFile) -> str | None:
+    """Why the whole archive is refused (too many entries, too large, a bomb), or None."""
     infos = archive.infolist()
     if len(infos) > ZIP_LIMITS["entries"]:
         return f"has {len(infos)} entries, over the limit of {ZIP_LIMITS['entries']}"
     total = 0
     for info in infos:
         name = info.filename
-        parts = PurePosixPath(name.replace("\\", "/")).parts
-        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-            return f"contains an absolute path ({name!r}); refused"
-        if ".." in parts:
-            return f"contains a path that leaves the archive's folder ({name!r}); refused"
-        if stat.S_ISLNK(info.external_attr >> 16):
-            return f"contains a symbolic link ({name!r}); refused"
         total += info.file_size
         if info.compress_size and info.file_size / info.compress_size > ZIP_LIMITS["ratio"] \
                 and info.file_size > 1 << 20:
@@ -130,6 +140,8 @@ def _extract(archive: zipfile.ZipFile, dest: Path) -> None:
     """Unpack regular files only, counting real bytes (the sizes in headers can lie)."""
     budget = ZIP_LIMITS["total_bytes"]
     for info in archive.infolist():
+        if _unsafe_entry(info):
+            continue
         target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
         if not str(target.resolve()).startswith(str(dest.resolve()) + os.sep):
             raise ValueError(f"entry {info.filename!r} leaves the folder")
@@ -147,8 +159,10 @@ def _extract(archive: zipfile.ZipFile, dest: Path) -> None:
 
 def _from_zip(path: Path, workdir: Path, index: int, assignment_id: str,
               notebook_name: str) -> list[Submission]:
+    infos: list[zipfile.ZipInfo] = []
     try:
         with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
             problem = _check_zip(archive)
             if problem is None:
                 dest = workdir / f"zip{index}"
@@ -158,7 +172,10 @@ def _from_zip(path: Path, workdir: Path, index: int, assignment_id: str,
         problem = f"could not be unpacked: {exc}"
     if problem:
         return [Submission(path.stem, str(path), error=f"the zip file {problem}")]
-    return _from_folder(dest, str(path), assignment_id, notebook_name)
+    skipped = [Submission(info.filename, f"{path}:{info.filename}", error=f"the entry "
+                          f"{info.filename!r} of {path.name} {why}; it was not unpacked")
+               for info in infos for why in [_unsafe_entry(info)] if why]
+    return _from_folder(dest, str(path), assignment_id, notebook_name) + skipped
 
 
 def collect(paths: list[Path], assignment_id: str, notebook_name: str,
@@ -176,6 +193,10 @@ def collect(paths: list[Path], assignment_id: str, notebook_name: str,
             subs.append(_read(path, str(path), path.stem))
     seen: dict[str, str] = {}
     out = []
+    # One person, one id: the same name typed on different systems (a Korean name from a
+    # Mac zip arrives decomposed, NFD) is the same student.
+    subs = [Submission(unicodedata.normalize("NFC", s.student_id), s.origin, s.data, s.error)
+            for s in subs]
     for s in subs:
         key = safe_file_name(s.student_id).casefold()
         if key in seen:
