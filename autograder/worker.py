@@ -5,9 +5,10 @@ torch once, then serves jobs one at a time. For each job the grader sends a smal
 frame (the limits) and then a ``job`` frame (code and inputs). The server forks a fresh
 child on the ``run`` frame; the child reads the ``job`` frame itself, drops into its own
 session, limits and seccomp filter, runs the submission's answer cells and the part's
-driver, and writes what it prints and its plain-data result frames into two unlinked
-files. The server enforces the wall-clock limit, kills every leftover process, passes the
-files' bytes on unparsed in one ``done`` frame (copied by the kernel), wipes the temporary
+driver, and writes its plain-data result frames into an unlinked file; what it prints goes
+into a pipe, of which the server keeps the first bytes in a buffer it zeroes after each job.
+The server enforces the wall-clock limit, kills every leftover process, passes the bytes on
+unparsed in one ``done`` frame (the result file copied by the kernel), wipes the temporary
 folder and checks that no job changed its own limits.
 
 No student code ever runs in the server, and no submission's bytes ever enter its memory,
@@ -23,6 +24,7 @@ import io
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import stat
@@ -125,11 +127,12 @@ def _child(job: dict, blobs: list[bytes], out_w: int, res_w: int, job_dir: str) 
 class Server:
     """Serves jobs one at a time; ``kill_all`` is true when every process of this uid is ours.
 
-    The server never holds a byte of a submission: the grader sends a small ``run`` frame
+    The server never keeps a byte of a submission: the grader sends a small ``run`` frame
     (limits only), the server forks the job's child, and the child itself reads the ``job``
-    frame (code and inputs) that follows. What the child prints and reports goes into
-    unlinked files, which the server passes on to the grader with ``sendfile`` (a copy made
-    by the kernel), so nothing of one job is left in memory that a later child inherits.
+    frame (code and inputs) that follows. The child's result frames go into an unlinked
+    file that the server passes on with ``sendfile`` (a copy made by the kernel); what it
+    prints is read into one preallocated buffer, written out with ``os.write`` and zeroed.
+    Nothing of one job is left in memory that a later child inherits.
     """
 
     def __init__(self, tmp: str, kill_all: bool, proto_in, proto_out):
@@ -137,6 +140,7 @@ class Server:
         self.proto_in, self.proto_out = proto_in, proto_out
         self.count = 0
         self.health = _health()
+        self._spill = bytearray(1 << 16)  # printed bytes past the cap are read into this
 
     def send(self, header: dict, blobs: list[bytes] = ()) -> None:
         self.proto_out.write(wire.encode_frame(header, list(blobs)))
@@ -197,7 +201,8 @@ class Server:
         self.count += 1
         job_dir = os.path.join(self.tmp, f"job{self.count}")
         os.mkdir(job_dir, 0o700)
-        out_fd, res_fd = self._scratch_file("output"), self._scratch_file("result")
+        res_fd = self._scratch_file("result")
+        out_r, out_fd = os.pipe()
         ack_r, ack_w = os.pipe()
         start = time.monotonic()
         pid = os.fork()
@@ -205,6 +210,7 @@ class Server:
             code = 70
             try:
                 os.close(ack_r)
+                os.close(out_r)
                 job, blobs = _read_job(self.proto_in, ack_w)
                 self.proto_in.close()
                 self.proto_out.close()
@@ -217,51 +223,59 @@ class Server:
                     pass
             os._exit(code)
         os.close(ack_w)
-        status, timed_out = self._wait(pid, start + float(run["timeout_s"]))
+        os.close(out_fd)
+        printed = _Printed(out_r, bytearray(int(run["limits"]["output_bytes"])), self._spill)
+        status, timed_out = self._wait(pid, start + float(run["timeout_s"]), printed)
         status = self._reap(pid, status)
+        printed.drain(time.monotonic() + 1.0)  # every writer is dead: the pipe ends at once
+        os.close(out_r)
         took_job = os.read(ack_r, 1) == b"\x01"
         os.close(ack_r)
-        self._answer(run["limits"], out_fd, res_fd, status, timed_out, start)
+        self._answer(run["limits"], printed, res_fd, status, timed_out, start)
         self._clean_up()
         return took_job
 
-    def _wait(self, pid: int, deadline: float) -> tuple[int | None, bool]:
-        """Wait for the child until ``deadline``; kill it (and all it started) after that."""
+    def _wait(self, pid: int, deadline: float, printed: "_Printed") -> tuple[int | None, bool]:
+        """Wait for the child until ``deadline``, reading what it prints; kill it (and all
+        it started) at the deadline."""
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 self._kill_leftovers(pid)  # daemons die with the child
                 return status, False
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 self._kill_leftovers(pid)
                 _kill(pid)
                 return os.waitpid(pid, 0)[1], True
-            time.sleep(0.002)
+            printed.read_for(min(0.01, deadline - now))
 
-    def _answer(self, limits: dict, out_fd: int, res_fd: int, status: int | None,
+    def _answer(self, limits: dict, printed: "_Printed", res_fd: int, status: int | None,
                 timed_out: bool, start: float) -> None:
-        """The ``done`` frame: the header, then the two files' bytes, copied by the kernel.
-        Everything reported before a time limit is kept: the files outlive the child."""
-        out_total, res_total = os.fstat(out_fd).st_size, os.fstat(res_fd).st_size
-        out_n = min(out_total, int(limits["output_bytes"]))
+        """The ``done`` frame: the header, the printed bytes kept, then the result file's
+        bytes (copied by the kernel). What was reported before a time limit is kept."""
+        res_total = os.fstat(res_fd).st_size
         res_n = min(res_total, int(limits["result_bytes"]))
         exit_code = os.waitstatus_to_exitcode(status) if status is not None else None
         header = {"op": "done", "timed_out": timed_out, "exit_code": exit_code,
-                  "seconds": round(time.monotonic() - start, 4), "output_bytes": out_total,
-                  "result_overflow": res_total > res_n, "blobs": [out_n, res_n]}
+                  "seconds": round(time.monotonic() - start, 4), "output_bytes": printed.total,
+                  "result_overflow": res_total > res_n, "blobs": [printed.kept, res_n]}
         head = json.dumps(header, separators=(",", ":")).encode()
         self.proto_out.write(len(head).to_bytes(4, "big") + head)
         self.proto_out.flush()
         dest = self.proto_out.fileno()
-        for fd, count in ((out_fd, out_n), (res_fd, res_n)):
-            offset = 0
-            while offset < count:
-                sent = os.sendfile(dest, fd, offset, count - offset)
-                if sent == 0:  # the file shrank under us: pad so the frame stays whole
-                    os.write(dest, bytes(count - offset))
-                    break
-                offset += sent
-            os.close(fd)
+        view = memoryview(printed.buffer)[:printed.kept]
+        while view:  # straight from the buffer: no copy of it is made in this process
+            view = view[os.write(dest, view):]
+        printed.wipe()
+        offset = 0
+        while offset < res_n:
+            sent = os.sendfile(dest, res_fd, offset, res_n - offset)
+            if sent == 0:  # the file shrank under us: pad so the frame stays whole
+                os.write(dest, bytes(res_n - offset))
+                break
+            offset += sent
+        os.close(res_fd)
 
     def _clean_up(self) -> None:
         """No process and no file of the job is left when the next one starts."""
@@ -271,6 +285,38 @@ class Server:
                 _wipe(path)
             else:
                 _unlink(path)
+
+
+class _Printed:
+    """What a child prints: the first bytes kept in ``buffer``, the rest read and dropped."""
+
+    def __init__(self, fd: int, buffer: bytearray, spill: bytearray):
+        self.fd, self.buffer, self.spill = fd, buffer, spill
+        self.kept = self.total = 0
+        self.open = True
+
+    def read_for(self, seconds: float) -> None:
+        if not self.open:
+            time.sleep(max(seconds, 0.0))
+            return
+        if not select.select([self.fd], [], [], max(seconds, 0.0))[0]:
+            return
+        room = len(self.buffer) - self.kept
+        target = memoryview(self.buffer)[self.kept:] if room else memoryview(self.spill)
+        n = os.readv(self.fd, [target])
+        if n == 0:
+            self.open = False
+        self.total += n
+        if room:
+            self.kept += n
+
+    def drain(self, until: float) -> None:
+        while self.open and time.monotonic() < until:
+            self.read_for(0.05)
+
+    def wipe(self) -> None:
+        self.buffer[:] = bytes(len(self.buffer))
+        self.spill[:] = bytes(len(self.spill))
 
 
 def _read_job(proto_in, ack_w: int) -> tuple[dict, list[bytes]]:
