@@ -5,14 +5,13 @@ torch once, then serves jobs one at a time. For each job the grader sends a smal
 frame (the limits) and then a ``job`` frame (code and inputs). The server forks a fresh
 child on the ``run`` frame; the child reads the ``job`` frame itself, drops into its own
 session, limits and seccomp filter, runs the submission's answer cells and the part's
-driver, and writes its plain-data result frames into an unlinked file; what it prints goes
-into a pipe, of which the server keeps the first bytes in a buffer it zeroes after each job.
-The server enforces the wall-clock limit, kills every leftover process, passes the bytes on
-unparsed in one ``done`` frame (the result file copied by the kernel), wipes the temporary
-folder and checks that no job changed its own limits.
+driver, and writes its plain-data result frames into a file without a name (a memfd);
+what it prints goes into a pipe, of which the server keeps the first bytes in a buffer it
+zeroes after each job. The server enforces the wall-clock limit, kills every leftover
+process, passes the bytes on unparsed in one ``done`` frame (the result file copied by the
+kernel), wipes the temporary folder and checks that no job changed its own limits.
 
-No student code ever runs in the server, and no submission's bytes ever enter its memory,
-so a child (forked from it) cannot find another student's code or results in memory it
+No student code ever runs in the server, and no submission's bytes stay in its memory, so a child (forked from it) cannot find another student's code or results in memory it
 inherited. The server is non-dumpable, so a child cannot read its memory through /proc.
 """
 from __future__ import annotations
@@ -129,9 +128,10 @@ class Server:
 
     The server never keeps a byte of a submission: the grader sends a small ``run`` frame
     (limits only), the server forks the job's child, and the child itself reads the ``job``
-    frame (code and inputs) that follows. The child's result frames go into an unlinked
-    file that the server passes on with ``sendfile`` (a copy made by the kernel); what it
-    prints is read into one preallocated buffer, written out with ``os.write`` and zeroed.
+    frame (code and inputs) that follows. The child's result frames go into a nameless
+    file (memfd) that the server passes on with ``sendfile`` (a copy made by the kernel);
+    what it prints is read into one preallocated buffer, written out with ``os.write`` and
+    zeroed.
     Nothing of one job is left in memory that a later child inherits.
     """
 
@@ -190,11 +190,15 @@ class Server:
                 time.sleep(0.001)
 
     def _scratch_file(self, name: str) -> int:
-        """An unlinked file in the private /tmp: only its descriptor exists."""
-        path = os.path.join(self.tmp, f".{name}-{os.getpid()}-{self.count}")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        os.unlink(path)
-        return fd
+        """A file with no name, outside the job's /tmp (a full /tmp cannot cost a report):
+        a memfd, or where that is missing an unlinked file in /tmp."""
+        try:
+            return os.memfd_create(f"{name}-{self.count}", 0)
+        except (AttributeError, OSError):
+            path = os.path.join(self.tmp, f".{name}-{os.getpid()}-{self.count}")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            os.unlink(path)
+            return fd
 
     def run(self, run: dict) -> bool:
         """One job; False when the child did not take its job frame (the stream is lost)."""
