@@ -35,7 +35,7 @@ from .report import parse_report
 from .results import GradingRun, PartResult, SubmissionResult
 from .submissions import Submission, collect
 
-__all__ = ["Options", "grade", "build_job", "choose_method", "PartJobs"]
+__all__ = ["Options", "grade", "build_job", "choose_method", "PartJobs", "RECORDER_SWITCHES"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,14 @@ def _grade_part_once(part: Part, points: float, answers: Answers, source: Source
     if hits:
         uses = [f"{name} (line {line})" for line, name in hits[:3]]
         return PartResult.zero(part.name, points, part.library_message(uses), notes=notes)
+    switches = [(line, name) for c in code for line, name in static_library_uses(
+        c, RECORDER_SWITCHES)] if part.forbidden_ops else []
+    if switches:
+        uses = ", ".join(f"{name} (line {line})" for line, name in switches[:3])
+        return PartResult.zero(part.name, points, (
+            f"{part.object_name} switches off torch's function hooks ({uses}), which the "
+            "grader uses to see library calls, so this part earns no points. Remove those "
+            "lines: a correct answer needs none of them."), notes=notes)
     isolation = pool.isolation()
     job, blobs = build_job(part, answers, source, jobs, options.profile,
                            isolation.seccomp, isolation.unprivileged_uid, options.timeout_s)
@@ -145,6 +153,16 @@ def _grade_part_once(part: Part, points: float, answers: Answers, source: Source
                                f"{outcome.worker_failure}")
     result = part.score(parse_report(outcome, part.probe_ids(), job["timeout_s"]), points)
     return replace(result, output=outcome.output, seconds=outcome.seconds, notes=notes)
+
+
+# torch internals that turn off or step around the torch-function mode that records library
+# calls at run time (each tried in the red-team tests); naming one in an answer costs the part.
+RECORDER_SWITCHES = ("DisableTorchFunction", "DisableTorchFunctionSubclass",
+                     "_pop_mode_temporarily", "_pop_mode", "_pop_torch_function_stack",
+                     "_push_on_torch_function_stack", "_len_torch_function_stack",
+                     "_get_function_stack_at", "_set_torch_function_mode",
+                     "_disable_current_modes", "_disabled_torch_function_impl",
+                     "_is_torch_function_mode_enabled")
 
 
 def _fingerprint(sub: Submission, source: SourceNotebook) -> str:
