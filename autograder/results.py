@@ -162,9 +162,16 @@ class GradingRun:
             if s.key and s.key != s.student_id:
                 continue
             scores = {p.name: p.score for p in s.parts}
+            who = _spreadsheet_safe(s.student_id)
             if s.graded:
-                writer.writerow([s.student_id, *(scores.get(n, "") for n in self.part_names),
+                writer.writerow([who, *(scores.get(n, "") for n in self.part_names),
                                  s.total, s.max_total])
             else:
-                writer.writerow([s.student_id, *([""] * len(self.part_names)), "", s.max_total])
+                writer.writerow([who, *([""] * len(self.part_names)), "", s.max_total])
         return out.getvalue()
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting with = + - @ or a control character
+    would be run as a formula (a student picks their file name), so it gets a leading '."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -74,12 +74,14 @@ def available() -> bool:
     return _library() is not None
 
 
-def install(own_pid: int, processes: bool = True) -> list[str]:
+def install(own_pid: int, processes: bool = True, memfd: bool = True) -> list[str]:
     """Load the filter into this process (inherited by its children); returns rules skipped.
 
     ``processes=False`` also refuses every new process (fork, vfork, clone without
     CLONE_THREAD): a graded function needs none, and without them a fork bomb, a daemon
     or memory spread over many processes (each with its own RLIMIT_AS) cannot happen.
+    ``memfd=False`` refuses memfd_create: nameless in-memory files are memory outside
+    RLIMIT_AS (up to the open-file limit times the file-size limit).
     """
     lib = _library()
     if lib is None:
@@ -118,6 +120,8 @@ def install(own_pid: int, processes: bool = True) -> list[str]:
         rule("setpriority", eperm, (1, _CMP_NE, 0, 0))     # who != the caller
         rule("ioprio_set", eperm, (0, _CMP_NE, 1, 0))      # which != IOPRIO_WHO_PROCESS
         rule("ioprio_set", eperm, (1, _CMP_NE, 0, 0))
+        if not memfd:
+            rule("memfd_create", eperm)
         if not processes:
             rule("fork", eperm)
             rule("vfork", eperm)

@@ -8,6 +8,7 @@ anything of it is written.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import unicodedata
@@ -43,7 +44,9 @@ def safe_file_name(student_id: str) -> str:
     name = "".join("_" if c in "/\\\0" or unicodedata.category(c).startswith("C") else c
                    for c in unicodedata.normalize("NFC", student_id)).strip()
     name = name.lstrip(".") or "_"
-    return name[:120]
+    if len(name) > 120:  # two long ids that share a prefix must not share a file
+        name = name[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return name
 
 
 def _read(path: Path, origin: str, student_id: str) -> Submission:

@@ -94,7 +94,10 @@ def _enter_child(job: dict, out_w: int, res_w: int, job_dir: str) -> int:
     _set_limits(job["limits"])
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     if job.get("seccomp"):
-        seccomp.install(os.getpid(), processes=bool(job["limits"].get("subprocesses")))
+        # Drivers that only call the student's function need neither new processes nor
+        # memfds; a part that trains (plain_data, maybe on CUDA) keeps memfds.
+        seccomp.install(os.getpid(), processes=bool(job["limits"].get("subprocesses")),
+                        memfd=job.get("driver") == "plain_data")
     import torch
 
     torch.set_num_threads(int(job["limits"].get("threads", 1)))

@@ -301,6 +301,11 @@ def test_were_fork_bombs_daemons_and_threads_stopped(graded):
     assert "DAEMON STARTED" not in daemon and "no daemon" in daemon, daemon
 
 
+def test_could_memory_not_be_hoarded_outside_the_address_space_limit(graded):
+    output = part(graded, "corr2d__memory_bomb_scores_zero", "corr2d").output
+    assert "memfd MiB hoarded: 0" in output and "memfd refused" in output, output
+
+
 def test_was_the_endless_loop_stopped_at_its_limit_from_outside(graded):
     p = part(graded, "corr2d__endless_loop_that_disarms_alarm_scores_zero", "corr2d")
     assert PART_TIMEOUT_S <= p.seconds < PART_TIMEOUT_S + 5

@@ -24,6 +24,8 @@ import redteam_support as support  # noqa: E402
 
 fx = support.load_fixtures()
 KOREAN = "kim min-jun 김민준"
+FORMULA = "=HYPERLINK(\"evil\",\"click me\")"  # a name a spreadsheet would run
+LONG_A, LONG_B = "a" * 125 + "-first", "a" * 125 + "-second"  # same first 120 characters
 
 # input file stem -> words its per-file error must contain
 UNREADABLE = {
@@ -52,6 +54,9 @@ GRADED = {
     "colab_export_without_nbgrader_metadata": (
         {"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}, ""),
     "bob_in_a_zip": ({"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}, ""),
+    FORMULA: ({"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}, ""),
+    LONG_A: ({"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}, ""),
+    LONG_B: ({"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}, ""),
 }
 
 
@@ -65,6 +70,8 @@ def graded(tmp_path_factory) -> dict:
         (klass / f"{name}.ipynb").write_bytes(data)
     built = {"no_cells": fx.no_cells(), "another_notebook": fx.another_notebook(),
              "alice": fx.completed_solution(), KOREAN: fx.completed_solution(),
+             FORMULA: fx.completed_solution(), LONG_A: fx.completed_solution(),
+             LONG_B: fx.completed_solution(),
              "syntax_error_in_pool2d": fx.syntax_error_in_one_part(),
              "oversized_corr2d_answer": fx.oversized_answer(),
              "corr2d_nested_too_deeply": fx.deeply_nested_answer(),
@@ -176,3 +183,15 @@ def test_do_odd_names_become_safe_feedback_files(graded):
 
     with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}", "cnn-course") as gb:
         assert gb.find_submission("assignment1", KOREAN).score == 10.0
+
+
+def test_is_a_file_name_that_looks_like_a_formula_written_as_text_in_the_csv(graded):
+    rows = (graded["out"] / "grades.csv").read_text().splitlines()
+    assert not any(r.startswith(("=", '"=')) for r in rows)
+    assert any(r.startswith(("'=", "\"'=")) for r in rows), rows
+
+
+def test_do_two_long_ids_with_the_same_beginning_keep_their_own_pages(graded):
+    pages = [p for p in (graded["out"] / "feedback").iterdir() if p.name.startswith("a" * 50)]
+    assert len(pages) == 2 and all(len(p.name) < 200 for p in pages)
+    assert all("Total: 10 out of 10" in p.read_text() for p in pages)
