@@ -1,0 +1,87 @@
+"""Can a submission earn the training part's points with a block that cannot train?
+
+Written against whatever ``autograder.parts`` holds: it runs only where a part with the
+``plain_data`` driver (``residual_training``) is listed for assignment 1, on the real
+Fashion-MNIST files, with the quick profile (a reference run of a few seconds).
+
+The attack: a ``Residual`` whose forward pass raises, plus an answer cell that puts a fake
+``training`` module into ``sys.modules`` so the worker's driver "trains" with it and sends
+back a perfect history. The training result comes from the student's own process, so the
+grader cannot tell it from a real one; the test is a strict xfail until the part checks
+the trained weights in a job that runs no student code (see SECURITY.md, known gaps).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from autograder.assignments import get_assignment
+from autograder.pipeline import Options, grade
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
+import redteam_support as support  # noqa: E402
+
+fx = support.load_fixtures()
+TRAINING_PARTS = [p.name for p in get_assignment("assignment1").parts
+                  if p.driver == "plain_data"]
+
+FORGED_TRAINING = '''import sys
+import types
+
+
+class Residual(nn.Module):
+    """A block that cannot compute anything, so nothing built from it can learn."""
+
+    def __init__(self, num_channels, use_1x1conv=False, strides=1):
+        super().__init__()
+
+    def forward(self, X):
+        raise RuntimeError("this block computes nothing")
+
+
+def _train_resnet(residual_cls, profile, **kwargs):
+    epochs = profile["epochs"]
+    acc = [0.5 + 0.49 * (i + 1) / epochs for i in range(epochs)]
+    return {"status": "ok", "message": "", "val_acc": acc[-1],
+            "history": {"train_loss": [0.1] * epochs, "train_acc": acc, "val_acc": acc,
+                        "epoch_seconds": [1.0] * epochs}}
+
+
+# the worker's driver imports "training" after this cell has run
+sys.modules["training"] = types.SimpleNamespace(train_resnet=_train_resnet)
+'''
+
+pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.skipif(
+    not TRAINING_PARTS, reason="assignment 1 lists no part that trains (plain_data driver)")]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("training")
+    subs = tmp / "submissions"
+    subs.mkdir()
+    (subs / "residual_training__forges_its_training_result_scores_zero.ipynb").write_bytes(
+        fx.notebook_bytes(fx.build({"residual_answer": FORGED_TRAINING})))
+    out = tmp / "out"
+    grade(get_assignment("assignment1"), [subs], out, Options(jobs=1, profile="quick"))
+    data = json.loads((out / "results.json").read_text())
+    return {s["student_id"]: {p["name"]: p for p in s["parts"]} for s in data["submissions"]}
+
+
+def test_does_the_checked_block_score_zero_whatever_it_reports(graded):
+    parts = graded["residual_training__forges_its_training_result_scores_zero"]
+    assert parts["residual"]["score"] == 0.0
+    assert parts["corr2d"]["score"] == 3.0 and parts["pool2d"]["score"] == 3.0
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the training part scores the history the "
+                   "student's process reports (SECURITY.md, 'Parts that report what they "
+                   "measured'); remove this marker once trained weights are checked in a job "
+                   "without student code")
+@pytest.mark.parametrize("name", TRAINING_PARTS)
+def test_does_a_forged_training_result_earn_nothing(graded, name):
+    part = graded["residual_training__forges_its_training_result_scores_zero"][name]
+    assert part["score"] == 0.0, part["feedback"]
