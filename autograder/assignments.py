@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .parts import Corr2d, Part, Pool2d, Residual
+from .parts import Corr2d, Part, Pool2d, Residual, ResidualTraining
 
 __all__ = ["Assignment", "ASSIGNMENTS", "COURSE_ROOT", "get_assignment"]
 
@@ -30,7 +30,7 @@ class Assignment:
 
 ASSIGNMENTS: dict[str, Assignment] = {
     "assignment1": Assignment("assignment1", "assignment1.ipynb", ("setup",),
-                              (Corr2d(), Pool2d(), Residual())),
+                              (Corr2d(), Pool2d(), Residual(), ResidualTraining())),
 }
 
 

@@ -6,6 +6,7 @@ graded (each is named with its reason, the rest are graded); 2 a usage error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import sys
@@ -41,7 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--profile", choices=("quick", "full"),
                    help="size of parts that train (default: quick when CNN_QUICK=1)")
     g.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="wall-clock limit per part (default: each part's own, 20-30 s)")
+                   help="wall-clock limit per part (default: each part's own, 20-30 s; "
+                        "the training part keeps its own, set from the reference run)")
+    g.add_argument("--parts", metavar="NAME[,NAME]",
+                   help="grade only these parts (default: all), e.g. corr2d,pool2d,residual "
+                        "to leave out the training part")
     g.add_argument("--force", action="store_true",
                    help="regrade submissions whose earlier results are still valid")
     g.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
@@ -79,11 +84,21 @@ def _grade(args: argparse.Namespace) -> int:
     from .assignments import get_assignment
     from .output import OutputLockedError
     from .pipeline import Options, choose_method, grade
+    from .training import SetupError
 
     try:
         assignment = get_assignment(args.assignment)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    if args.parts:
+        wanted = [name.strip() for name in args.parts.split(",") if name.strip()]
+        known = [p.name for p in assignment.parts]
+        unknown = [name for name in wanted if name not in known]
+        if unknown or not wanted:
+            raise UsageError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; "
+                             f"{assignment.id} has: {', '.join(known)}")
+        assignment = dataclasses.replace(
+            assignment, parts=tuple(p for p in assignment.parts if p.name in wanted))
     missing = [str(p) for p in args.submissions if not p.exists() and not p.is_symlink()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
@@ -106,6 +121,9 @@ def _grade(args: argparse.Namespace) -> int:
         run, results = grade(assignment, list(args.submissions), args.out, options)
     except OutputLockedError as exc:
         raise UsageError(str(exc)) from None
+    except SetupError as exc:  # e.g. no training data: nothing was graded, nothing is lost
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     failed = [r for r in results if not r.graded]
     graded = len(results) - len(failed)
     print(f"Graded {graded} of {len(results)} submission(s) into {args.out} "

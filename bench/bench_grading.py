@@ -33,15 +33,24 @@ FIXTURES = ROOT / "tests/fixtures/assignment1"
 _NOT_TYPICAL = ("corr2d__endless_loop", "corr2d__hangs", "d2l__")
 
 
-def make_class(folder: Path, n: int) -> list[Path]:
-    """N notebooks in nbgrader's submitted/<student>/assignment1/ layout; returns them."""
+def make_class(folder: Path, n: int, distinct: bool = True) -> list[Path]:
+    """N notebooks in nbgrader's submitted/<student>/assignment1/ layout; returns them.
+
+    ``distinct``: add a comment naming the student to every answer cell, so no two
+    submissions share code (as in a real class) and the grader cannot reuse a training run.
+    """
     variants = [SOLUTION] * 4 + [RELEASE] + sorted(
         p for p in FIXTURES.glob("*.ipynb") if not p.name.startswith(_NOT_TYPICAL))
     paths = []
     for i in range(n):
         dest = folder / "submitted" / f"student{i:03d}" / "assignment1" / "assignment1.ipynb"
         dest.parent.mkdir(parents=True)
-        shutil.copy(variants[i % len(variants)], dest)
+        nb = json.loads(variants[i % len(variants)].read_text())
+        if distinct:
+            for cell in nb["cells"]:
+                if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                    cell["source"] = ["".join(cell["source"]) + f"\n# student{i:03d}\n"]
+        dest.write_text(json.dumps(nb))
         paths.append(dest)
     return paths
 
@@ -55,9 +64,9 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
     return seconds
 
 
-def time_autograder(subs: Path, out: Path, jobs: int) -> tuple[float, dict]:
+def time_autograder(subs: Path, out: Path, jobs: int, extra: list[str]) -> tuple[float, dict]:
     seconds = run([sys.executable, "-m", "autograder", "grade", "--assignment", "assignment1",
-                   "--out", str(out), "--jobs", str(jobs), str(subs)], ROOT)
+                   "--out", str(out), "--jobs", str(jobs), *extra, str(subs)], ROOT)
     data = json.loads((out / "results.json").read_text())
     return seconds, data
 
@@ -99,21 +108,37 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--no-nbgrader", action="store_true",
                         help="time only the autograder (a machine without nbgrader)")
+    parser.add_argument("--training", choices=("off", "on"), default="off",
+                        help="grade the residual_training part too (default off: the three "
+                             "function/block parts only)")
+    parser.add_argument("--profile", choices=("quick", "full"), default="full",
+                        help="the training part's profile (full: GPU or CPU profile)")
+    parser.add_argument("--same-code", action="store_true",
+                        help="let submissions share code (default: each one is distinct)")
     args = parser.parse_args()
+    extra = ["--profile", args.profile]
+    if args.training == "off":
+        extra += ["--parts", "corr2d,pool2d,residual"]
     print(f"# bench_grading: {args.n} submissions, {datetime.datetime.now():%Y-%m-%d %H:%M}")
     print(f"# machine: {machine()}")
     print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"# training part: {args.training} (profile {args.profile}); submissions "
+          f"{'may share' if args.same_code else 'never share'} code")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
-        paths = make_class(tmp / "class", args.n)
+        paths = make_class(tmp / "class", args.n, distinct=not args.same_code)
         for jobs in args.jobs:
-            seconds, data = time_autograder(tmp / "class" / "submitted", tmp / f"out{jobs}", jobs)
+            seconds, data = time_autograder(tmp / "class" / "submitted", tmp / f"out{jobs}", jobs,
+                                            extra)
             graded = sum(s["error"] is None for s in data["submissions"])
             timing = data["timing"]
+            train = data.get("profile", {}).get("training")
             rows.append((f"autograder --jobs {jobs}", args.n, seconds, "measured",
                          f"{graded} graded; worker start-up {timing['worker_startup_s']} s; "
-                         f"isolation {data['isolation']['method']}"))
+                         f"isolation {data['isolation']['method']}"
+                         + (f"; training {train['profile']} on {train['device']}, reference "
+                            f"{train['reference_seconds']} s" if train else "")))
         if not args.no_nbgrader:
             sample = paths[:args.nbgrader_sample]
             seconds = time_nbgrader(tmp / "course", sample)

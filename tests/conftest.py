@@ -34,6 +34,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                     "$CNN_DATA/FashionMNIST/raw or ../shared/data/FashionMNIST/raw")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_reference_runs(tmp_path_factory) -> None:
+    """One reference training run per profile for the whole session (grader subprocesses
+    inherit the variable), instead of one per output folder."""
+    import os
+
+    os.environ.setdefault("CNN_AUTOGRADER_CACHE", str(tmp_path_factory.mktemp("reference")))
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     """The repository root."""

@@ -18,6 +18,8 @@ import pytest
 from autograder import cli
 from conftest import REPO
 
+pytestmark = pytest.mark.data  # grading trains ResNet-18 on the real Fashion-MNIST files
+
 SOLUTION = REPO / "solutions/assignment1/assignment1.ipynb"
 RELEASE = REPO / "exercises/assignment1/assignment1.ipynb"
 
@@ -26,7 +28,9 @@ def grade(*args: str | Path, check: bool = False) -> subprocess.CompletedProcess
     """The command as an instructor runs it (not a terminal: plain progress lines)."""
     cmd = [sys.executable, "-m", "autograder", "grade", "--assignment", "assignment1",
            *map(str, args)]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    # CI-sized: the training part uses its quick profile
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, CNN_QUICK="1"))
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -91,7 +95,7 @@ def runs(tmp_path_factory) -> dict:
 def test_is_an_nbgrader_layout_zip_graded_by_student(runs):
     assert runs["procs"][0].returncode == 0, runs["procs"][0].stderr
     r = runs["results"][0]
-    assert r["alice"]["total"] == 10.0 and r["bob"]["total"] == 0.0
+    assert r["alice"]["total"] == 12.0 and r["bob"]["total"] == 0.0
 
 
 def test_are_unreadable_files_named_and_the_rest_graded_with_exit_1(runs):
@@ -101,7 +105,7 @@ def test_are_unreadable_files_named_and_the_rest_graded_with_exit_1(runs):
         assert f"could not grade {student}" in proc.stdout and words in proc.stdout
         assert r[student]["error"] and r[student]["parts"] == []
         assert (runs["out"] / "feedback" / f"{student}.html").exists()
-    assert r["carl"]["total"] == 10.0
+    assert r["carl"]["total"] == 12.0
     assert "[1/6]" in proc.stderr  # plain progress lines when not on a terminal
 
 
@@ -136,7 +140,7 @@ def test_does_nbgrader_export_see_the_grades(runs, tmp_path):
     rows = (tmp_path / "grades.csv").read_text().splitlines()
     scores = {r.split(",")[3]: r for r in rows[1:]}  # assignment,duedate,timestamp,student_id
     assert set(scores) == {"alice", "bob", "carl"}
-    assert ",10.0," in scores["alice"]
+    assert ",12.0," in scores["alice"]
 
 
 def _worker_processes() -> list[str]:
@@ -175,7 +179,7 @@ def test_does_a_kill_9_mid_run_lose_nothing_on_the_rerun(tmp_path):
     r = results(out)
     assert sorted(s["student_id"] for s in r["__run__"]["submissions"]) == \
         [f"s{i}" for i in range(8)]
-    assert all(r[f"s{i}"]["total"] == (10.0 if i % 2 else 0.0) for i in range(8))
+    assert all(r[f"s{i}"]["total"] == (12.0 if i % 2 else 0.0) for i in range(8))
     assert not list(out.glob(".*.tmp-*")) and not (out / ".lock").exists()
     from nbgrader.api import Gradebook
 

@@ -16,7 +16,8 @@ from autograder.pipeline import Options, grade
 from conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "assignment1"
-POINTS = {"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}
+POINTS = {"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0, "residual_training": 2.0}
+pytestmark = pytest.mark.data  # the training part trains on the real Fashion-MNIST files
 PART_TIMEOUT_S = 15.0  # the endless-loop fixture costs exactly this; d2l imports slowly
 
 
@@ -43,8 +44,8 @@ def part(graded: dict, student: str, name: str) -> dict:
 def test_does_the_solution_score_full_marks(graded):
     s = graded["by_id"]["solution"]
     assert s["error"] is None
-    assert s["total"] == s["max_total"] == 10.0
-    assert all(p["feedback"].startswith("All ") for p in s["parts"])
+    assert s["total"] == s["max_total"] == 12.0
+    assert all(p["feedback"].startswith(("All ", "Passed")) for p in s["parts"])
 
 
 def test_does_the_untouched_release_score_zero_without_crashing(graded):
@@ -81,7 +82,9 @@ def test_does_each_typical_mistake_get_its_score_and_message(graded, fixture, na
     got = part(graded, fixture, name)
     assert got["score"] == score, got
     assert words in got["feedback"], got["feedback"]
-    others = [p for p in graded["by_id"][fixture]["parts"] if p["name"] != name]
+    # a wrong block may also train worse: the training part is asked about separately below
+    others = [p for p in graded["by_id"][fixture]["parts"]
+              if p["name"] not in (name, "residual_training")]
     assert all(p["score"] == p["max_score"] for p in others), others
 
 
@@ -112,7 +115,7 @@ def test_does_a_part_that_hangs_late_keep_the_checks_it_passed_before(graded):
 
 def test_are_points_and_tests_taken_from_the_source_not_the_submission(graded):
     s = graded["by_id"]["tampered__points_and_tests_edited"]
-    assert s["max_total"] == 10.0 and s["total"] == 10.0
+    assert s["max_total"] == 12.0 and s["total"] == 12.0
     assert {p["name"]: p["max_score"] for p in s["parts"]} == POINTS
 
 
@@ -136,8 +139,8 @@ def test_does_results_json_have_the_documented_shape(graded):
 
 def test_does_grades_csv_have_a_column_per_part(graded):
     lines = (graded["out"] / "grades.csv").read_text().splitlines()
-    assert lines[0] == "student_id,corr2d,pool2d,residual,total,max_total"
-    assert "solution,3.0,3.0,4.0,10.0,10.0" in lines
+    assert lines[0] == "student_id,corr2d,pool2d,residual,residual_training,total,max_total"
+    assert "solution,3.0,3.0,4.0,2.0,12.0,12.0" in lines
     assert len(lines) == 1 + len(graded["data"]["submissions"])
 
 
@@ -171,5 +174,47 @@ def test_does_the_gradebook_hold_each_students_part_scores(graded):
         for s in graded["data"]["submissions"]:
             sub = gb.find_submission("assignment1", s["student_id"])
             assert sub.score == pytest.approx(s["total"])
-            assert sub.max_score == 10.0
+            assert sub.max_score == 12.0
         assert len(gb.assignment_submissions("assignment1")) == len(graded["data"]["submissions"])
+
+
+# --- the training part (residual_training): ResNet-18 built from the student's block ------
+# fixture -> (expected training score, words its feedback must contain)
+TRAINING = {
+    "solution": (2.0, "Passed"),
+    "residual__relu_before_add": (2.0, "Passed"),  # a wrong block can still train well
+    "residual_training__main_path_detached": (0.5, "Expected validation accuracy of at least"),
+    "residual_training__loss_explodes": (0.0, "NaN or infinite"),
+    "residual__no_1x1_when_shape_changes": (0.0, "failed with RuntimeError"),
+    "residual__forward_indented_wrong": (0.0, "forward"),
+    "release": (0.0, "not implemented yet"),
+}
+
+
+@pytest.mark.parametrize("fixture", list(TRAINING))
+def test_does_the_training_part_score_each_block_as_it_trains(graded, fixture):
+    score, words = TRAINING[fixture]
+    got = part(graded, fixture, "residual_training")
+    assert got["score"] == score, got
+    assert words in got["feedback"], got["feedback"]
+
+
+def test_does_the_training_feedback_show_the_curves_with_alt_text(graded):
+    page = (graded["out"] / "feedback" / "residual_training__main_path_detached.html").read_text()
+    assert '<img src="data:image/png;base64,' in page
+    assert 'alt="Training loss and validation accuracy per epoch for ResNet-18' in page
+
+
+def test_is_the_training_profile_recorded_in_results_and_feedback(graded):
+    training = graded["data"]["profile"]["training"]
+    assert training["profile"] == "quick" and "ResNet-18 at 28x28" in training["description"]
+    assert 0.0 < training["reference_val_acc"] <= 1.0 and training["time_limit_s"] > 0
+    feedback = part(graded, "solution", "residual_training")["feedback"]
+    assert "QUICK profile" in feedback
+
+
+def test_is_identical_block_code_trained_once_per_run(graded):
+    # most fixtures keep the solution's Residual: their training results are one result
+    same = [part(graded, name, "residual_training") for name in
+            ("solution", "corr2d__off_by_one", "pool2d__one_too_large")]
+    assert same[0]["checks"] == same[1]["checks"] == same[2]["checks"]

@@ -60,10 +60,19 @@ class Part:
         raise NotImplementedError
 
     uses_gpu: bool = False                  # bind the GPU devices into the sandbox
+    memoize: bool = False                   # same answer code, same result: grade it once
+    own_timeout: bool = False               # ignore --timeout (parts that train)
 
     def worker_env(self, profile: str) -> dict[str, str]:
         """Environment variables for the worker's child (it starts with almost none);
         a part that trains would pass ``CNN_DATA`` and ``CNN_QUICK`` here."""
+        return {}
+
+    def prepare(self, out_dir: Path, profile: str) -> None:
+        """Work done once per run in the grader before any job (e.g. a reference run)."""
+
+    def run_facts(self) -> dict[str, Any]:
+        """What this part adds to results.json's ``profile`` (e.g. how it trained)."""
         return {}
 
     def worker_profile(self, profile: str) -> Any:

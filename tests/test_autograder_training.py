@@ -1,0 +1,135 @@
+"""Does the training check judge a training run fairly, and refuse numbers it cannot trust?"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from autograder import training
+from autograder.parts.residual_training import ResidualTraining, _validate
+
+PROFILE = training.QUICK_PROFILE
+REFERENCE = {"status": "ok", "val_acc": 0.6, "seconds": 10.0,
+             "history": {"train_loss": [1.5, 1.0], "train_acc": [0.4, 0.6],
+                         "val_acc": [0.5, 0.6], "epoch_seconds": [5.0, 5.0]}}
+
+
+def student(status="ok", val_acc=0.6, **extra) -> dict:
+    hist = {"train_loss": [1.4, 1.1], "train_acc": [0.4, 0.5], "val_acc": [0.4, val_acc],
+            "epoch_seconds": [5.0, 5.0]}
+    return {"status": status, "val_acc": val_acc, "history": hist, "message": "", **extra}
+
+
+def test_does_a_run_at_the_reference_accuracy_pass():
+    score, message = training.score_training(student(), REFERENCE, PROFILE, 2.0)
+    assert score == 2.0 and message.startswith("Passed")
+
+
+def test_is_the_pass_mark_a_fraction_of_the_reference():
+    needed = PROFILE.pass_fraction * REFERENCE["val_acc"]
+    assert training.score_training(student(val_acc=needed + 1e-6), REFERENCE, PROFILE, 2)[0] == 2
+    score, message = training.score_training(student(val_acc=needed - 0.01), REFERENCE,
+                                             PROFILE, 2)
+    assert score == 0 and f"at least {needed:.3f}" in message and "Next step" in message
+
+
+@pytest.mark.parametrize("status, words", [
+    ("nan", "NaN or infinite"), ("oom", "out of GPU memory"), ("error", "failed with")])
+def test_does_each_failed_run_get_its_own_message(status, words):
+    score, message = training.score_training(student(status, message="boom"), REFERENCE,
+                                             PROFILE, 2.0)
+    assert score == 0 and words in message
+
+
+def test_does_a_slow_block_hear_that_the_budget_stopped_it():
+    _, message = training.score_training(student("budget", val_acc=0.2, message="time budget"),
+                                         REFERENCE, PROFILE, 2.0)
+    assert "time budget" in message and "slower" in message
+
+
+def test_is_the_time_limit_three_times_the_reference_but_never_below_the_floor():
+    assert PROFILE.time_limit(100.0) == 300.0
+    assert PROFILE.time_limit(0.1) == PROFILE.time_budget
+
+
+def test_are_the_profiles_chosen_by_run_and_device():
+    assert training.select_profile("quick", "cuda") is training.QUICK_PROFILE
+    assert training.select_profile("full", "cuda") is training.GPU_PROFILE
+    assert training.select_profile("full", "cpu") is training.CPU_PROFILE
+    assert training.GPU_PROFILE.resize == 96 and training.GPU_PROFILE.num_train == 60000
+
+
+@pytest.mark.parametrize("bad", [
+    "not a dict",
+    {"status": "passed", "val_acc": 0.9},                              # unknown status
+    {**student(), "val_acc": 1.5},                                     # not an accuracy
+    {**student(), "val_acc": 0.99},                                    # not the last epoch's
+    {**student(), "history": {**student()["history"], "val_acc": [0.1, 0.2, 0.3, 0.99]}},
+    {**student(), "history": {**student()["history"], "train_loss": ["1.0", 2]}},
+    {**student(), "val_acc": True},                                    # a bool is no number
+])
+def test_are_malformed_numbers_from_the_worker_refused(bad):
+    assert _validate(bad, PROFILE) is None
+
+
+def test_are_well_formed_numbers_kept():
+    got = _validate(student(), PROFILE)
+    assert got["val_acc"] == 0.6 and got["history"]["val_acc"] == [0.4, 0.6]
+
+
+def test_does_the_curve_picture_draw_a_diverged_run():
+    png = training.curve_png(student("nan", val_acc=0.1) | {
+        "history": {"train_loss": [2.0, math.inf], "val_acc": [0.1, 0.1]}}, REFERENCE)
+    assert png.startswith(b"\x89PNG")
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_does_the_reference_block_learn_and_a_detached_one_fall_short():
+    """The quick profile must tell a block that trains from one whose main path never
+    learns, with the real data, in seconds."""
+    import torch.nn.functional as F
+
+    from cnncourse.models import Residual
+
+    class Detached(Residual):
+        def forward(self, X):
+            Y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(X))))).detach()
+            return F.relu(Y + (X if self.conv3 is None else self.conv3(X)))
+
+    ref = training.train_resnet(Residual, PROFILE, time_limit=1e9)
+    bad = training.train_resnet(Detached, PROFILE, time_limit=1e9)
+    assert ref["status"] == "ok" and ref["val_acc"] > 0.45, ref
+    assert training.score_training(bad, ref, PROFILE, 2.0)[0] == 0.0, bad["val_acc"]
+
+
+@pytest.mark.gpu
+@pytest.mark.data
+def test_does_the_gpu_profile_pass_the_reference_block_on_a_gpu(tmp_path):
+    from cnncourse.models import Residual
+
+    ref = training.reference_result(training.GPU_PROFILE, tmp_path)
+    again = training.train_resnet(Residual, training.GPU_PROFILE,
+                                  time_limit=training.GPU_PROFILE.time_limit(ref["seconds"]))
+    assert training.score_training(again, ref, training.GPU_PROFILE, 2.0)[0] == 2.0
+
+
+def test_does_the_part_refuse_to_grade_before_its_reference_exists():
+    with pytest.raises(RuntimeError, match="prepare"):
+        ResidualTraining().time_limit
+
+
+def test_is_the_time_limit_kept_when_the_run_sets_a_timeout():
+    part = ResidualTraining()
+    assert part.own_timeout and part.memoize
+    assert replace(PROFILE, time_budget=1.0).time_limit(2.0) == 6.0
+
+
+def test_does_a_diverged_history_travel_as_json_and_come_back_valid():
+    import json
+
+    sent = student("nan", val_acc=0.1)
+    sent["history"]["train_loss"] = [2.3, None]  # how train_resnet sends an infinite loss
+    back = _validate(json.loads(json.dumps(sent, allow_nan=False)), PROFILE)
+    assert back is not None and math.isnan(back["history"]["train_loss"][1])
