@@ -202,7 +202,12 @@ def score_training(student: dict, reference: dict, profile: Profile,
     budget = (f"Same budget for both: {profile.describe()}.")
     status = student.get("status")
     acc = float(student.get("val_acc") or 0.0)
-    if status == "error" and str(student.get("message", "")).startswith("NotImplementedError"):
+    message = str(student.get("message", ""))
+    if status == "error" and message.startswith("NotImplementedError") and "forward" in message:
+        return 0.0, ("ResNet-18 could not run your block: it has no forward method (is "
+                     "`def forward` indented inside `__init__`?). Define forward at the "
+                     "class level, next to __init__.")
+    if status == "error" and message.startswith("NotImplementedError"):
         return 0.0, ("Residual is not implemented yet, so there is nothing to train: write "
                      "the block in its answer cell first.")
     if status == "error":

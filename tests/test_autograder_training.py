@@ -133,3 +133,9 @@ def test_does_a_diverged_history_travel_as_json_and_come_back_valid():
     sent["history"]["train_loss"] = [2.3, None]  # how train_resnet sends an infinite loss
     back = _validate(json.loads(json.dumps(sent, allow_nan=False)), PROFILE)
     assert back is not None and math.isnan(back["history"]["train_loss"][1])
+
+
+def test_does_a_block_without_forward_hear_about_the_indent_not_a_stub():
+    msg = 'NotImplementedError: Module [Residual] is missing the required "forward" function'
+    _, message = training.score_training(student("error", message=msg), REFERENCE, PROFILE, 2.0)
+    assert "no forward method" in message and "not implemented yet" not in message
