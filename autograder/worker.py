@@ -11,7 +11,8 @@ zeroes after each job. The server enforces the wall-clock limit, kills every lef
 process, passes the bytes on unparsed in one ``done`` frame (the result file copied by the
 kernel), wipes the temporary folder and checks that no job changed its own limits.
 
-No student code ever runs in the server, and no submission's bytes stay in its memory, so a child (forked from it) cannot find another student's code or results in memory it
+No student code ever runs in the server, and no submission's bytes stay in its memory, so
+a child (forked from it) cannot find another student's code or results in memory it
 inherited. The server is non-dumpable, so a child cannot read its memory through /proc.
 """
 from __future__ import annotations
@@ -134,8 +135,7 @@ class Server:
     frame (code and inputs) that follows. The child's result frames go into a nameless
     file (memfd) that the server passes on with ``sendfile`` (a copy made by the kernel);
     what it prints is read into one preallocated buffer, written out with ``os.write`` and
-    zeroed.
-    Nothing of one job is left in memory that a later child inherits.
+    zeroed. Nothing of one job is left in memory that a later child inherits.
     """
 
     def __init__(self, tmp: str, kill_all: bool, proto_in, proto_out):
