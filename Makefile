@@ -9,7 +9,8 @@ export CNN_DATA ?= $(CURDIR)/data
 # pytest-xdist is not used: the suites are sized for 2 cores run one after another.
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: book test test-unit test-nbval test-site system-deps exercises grade bench clean
+.PHONY: book test test-unit test-nbval system-deps exercises grade bench bench-grading \
+        clean venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +24,7 @@ venv: $(STAMP)
 
 ## book: build the website from the notebooks' stored outputs into _build/html
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
+	$(BIN)/jupyter-book build . --all --warningiserror --keep-going --quiet
 	@echo "Site: _build/html/index.html  (preview: $(BIN)/python -m http.server -d _build/html 8000)"
 
 ## test: unit tests, autograder tests, every notebook under nbval, and the browser test
@@ -57,9 +58,15 @@ exercises: $(STAMP)
 grade: $(STAMP)
 	$(BIN)/python -m autograder grade --assignment $(ASSIGNMENT) --out $(OUT) $(SUBMISSIONS)
 
-## bench: fast trainer vs d2l.Trainer on whatever device is present (EPOCHS=1 for a quick look)
+## bench: fast trainer vs d2l.Trainer on whatever device is present. Default: CI-sized
+## (--quick: one full LeNet epoch, a few hundred images for VGG and ResNet); EPOCHS=10 trains
+## fully (d2l for one epoch) for a GPU lease.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_trainer.py --epochs $(or $(EPOCHS),1)
+	$(BIN)/python bench/bench_trainer.py $(if $(EPOCHS),--epochs $(EPOCHS) --d2l-epochs 1,--quick)
+
+## bench-grading: 100 submissions through the grader (1 and 2 workers) vs nbgrader autograde
+bench-grading: $(STAMP) system-deps
+	$(BIN)/python bench/bench_grading.py
 
 clean:
 	rm -rf _build .pytest_cache
