@@ -73,7 +73,8 @@ def course(tmp_path_factory) -> dict:
 
 def _command(course: dict, *extra: str) -> list[str]:
     return [sys.executable, "-c", GRADER, "grade", "--assignment", "assignment1",
-            "--out", str(course["out"]), "--timeout", "10", *extra, str(course["subs"])]
+            "--out", str(course["out"]), "--timeout", "10", "--isolation",
+            support.isolation(), *extra, str(course["subs"])]
 
 
 def _run_markers(course: dict, pid: int) -> list[str]:

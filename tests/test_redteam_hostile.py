@@ -185,7 +185,8 @@ def graded(tmp_path_factory) -> dict:
     start = time.monotonic()
     try:
         run, results = grade(support.fast_assignment(), [subs], out,
-                             Options(jobs=2, timeout_s=PART_TIMEOUT_S, course_root=course))
+                             Options(jobs=2, timeout_s=PART_TIMEOUT_S, course_root=course,
+                                     isolation=support.isolation()))
     finally:
         os.environ.pop("RT_CANARY_ENV", None)
         listener.close()

@@ -96,7 +96,8 @@ def graded(tmp_path_factory) -> dict:
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout):
         mp.setitem(assignments.ASSIGNMENTS, "assignment1", support.fast_assignment())
         code = cli.main(["grade", "--assignment", "assignment1", "--out", str(out),
-                         "--jobs", "2", "--timeout", "10", str(klass), str(late),
+                         "--jobs", "2", "--timeout", "10", "--isolation", support.isolation(),
+                         str(klass), str(late),
                          str(unsafe), str(bomb), str(many)])
     data = json.loads((out / "results.json").read_text())
     inputs = len(list(klass.iterdir())) + len(list(late.iterdir())) + 4 + 2
