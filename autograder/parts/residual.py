@@ -178,8 +178,9 @@ class Residual(Part):
         if raw is None:
             why = report.stop_reason() or "no result came back"
             return {n: f"{c.label}: {why}" for n in names}
-        errors = {k: error_info(v) for k, v in (raw.get("errors") or {}).items()
-                  if isinstance(k, str)}
+        raw_errors = raw.get("errors")  # the child wrote this frame: check every type
+        errors = {k: error_info(v) for k, v in raw_errors.items()
+                  if isinstance(k, str)} if isinstance(raw_errors, dict) else {}
         if "construct" in errors:
             err = errors["construct"]
             text = ("not implemented yet (it raises NotImplementedError)"
@@ -206,7 +207,8 @@ class Residual(Part):
             return {**dict.fromkeys([*names[3:], shape_check], text), names[2]: out[names[2]]}
         first = value_info(raw.get("first"), [])
         if first.kind != "tensor" or first.shape != c.expected["eval"].shape:
-            got = first.type_name if first.kind != "tensor" else fmt_shape(first.shape)
+            got = (first.type_name or "an unreadable value") if first.kind != "tensor" \
+                else fmt_shape(first.shape)
             out[shape_check] = (f"{c.label} returned {got}; expected "
                                 f"{fmt_shape(c.expected['eval'].shape)}.")
         params = raw.get("parameters")
@@ -251,7 +253,8 @@ class Residual(Part):
         grads = raw.get("grads")
         if not isinstance(grads, list):
             return f"{c.label}: no gradient information came back"
-        seen = {g.get("name"): g for g in grads if isinstance(g, dict)}
+        seen = {g["name"]: g for g in grads if isinstance(g, dict)
+                and isinstance(g.get("name"), str)}
         bad = [n for n, g in seen.items() if not (g.get("has_grad") is True and
                g.get("finite") is True and g.get("nonzero") is True)]
         bad += [n for n in c.weights if "running" not in n and n not in seen]
