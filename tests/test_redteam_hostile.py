@@ -65,6 +65,8 @@ EXPECTED: dict[str, tuple[dict[str, float], str]] = {
         (scores(corr2d=0), "raised KeyboardInterrupt"),
     "corr2d__system_exit_after_a_correct_definition_scores_full": (scores(), ""),
     "corr2d__writes_fake_results_files_scores_zero": (scores(corr2d=0), "values differ"),
+    "corr2d__forged_probe_frames_of_every_wrong_type_scores_zero":
+        (scores(corr2d=0), "raised an unreadable error"),
     "residual__forged_report_frames_of_every_wrong_type_scores_zero":
         (scores(residual=0), "input returned an unreadable value"),
     "corr2d__report_frame_nested_too_deeply_scores_zero":

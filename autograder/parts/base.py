@@ -193,7 +193,7 @@ class FunctionPart(Part):
         if stop:
             return PartResult.zero(self.name, points, stop)
         used = sorted({op for header, _ in report.probes.values()
-                       for op in (header.get("ops") or []) if isinstance(op, str)})
+                       for op in _list(header.get("ops")) if isinstance(op, str)})
         if used:
             seen = [f"{op} seen at run time" for op in used[:2]]
             return PartResult.zero(self.name, points, self.library_message(seen))
@@ -209,6 +209,11 @@ class FunctionPart(Part):
             summary = (f"{self.object_name} is not implemented yet: replace the "
                        "`raise NotImplementedError()` line in its answer cell with your code.")
         return PartResult.from_checks(self.name, points, results, summary)
+
+
+def _list(value: Any) -> list:
+    """A field the child wrote that should be a list, or an empty one."""
+    return value if isinstance(value, list) else []
 
 
 def shape_label(*shapes: tuple[int, ...]) -> str:
