@@ -23,6 +23,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
+import redteam_attacks as attack  # noqa: E402
 import redteam_support as support  # noqa: E402
 
 fx = support.load_fixtures()
@@ -39,7 +40,7 @@ TOTALS = {0: 10.0, 1: 0.0, 2: 7.0}
 
 def _notebook(kind: int) -> bytes:
     nb = {0: fx.completed_solution, 1: fx.stubs,
-          2: lambda: fx.build({"corr2d_answer": fx.FORK_BOMB})}[kind]()
+          2: lambda: fx.build({"corr2d_answer": attack.FORK_BOMB})}[kind]()
     return fx.notebook_bytes(nb)
 
 

@@ -25,6 +25,8 @@ from autograder.pipeline import Options, grade
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
+import redteam_attacks as attack  # noqa: E402
+import redteam_inputs as inputs  # noqa: E402
 import redteam_support as support  # noqa: E402
 
 fx = support.load_fixtures()
@@ -165,7 +167,7 @@ class Listener:
 def graded(tmp_path_factory) -> dict:
     """Plant the canaries, open the listeners, grade everything once, then look around."""
     tmp = tmp_path_factory.mktemp("redteam")
-    canaries = support.new_canaries(fx.CANARY_PREFIX)
+    canaries = support.new_canaries(attack.CANARY_PREFIX)
     course = support.course_copy(tmp / "course", canaries)
     out = tmp / "out"
     support.seed_gradebook(out, canaries.gradebook)
@@ -176,14 +178,14 @@ def graded(tmp_path_factory) -> dict:
     mallory = subs / "mallory__ships_conftest_torch_py_and_pth_files_scores_full"
     mallory.mkdir()
     (mallory / "assignment1.ipynb").write_bytes(fx.notebook_bytes(fx.completed_solution()))
-    for name, text in fx.shipped_files().items():
+    for name, text in inputs.shipped_files().items():
         (mallory / name).write_text(text)
     listener = Listener(tmp / "listener.sock")
     payload = "RT-NETWORK-PAYLOAD"
     (subs / "network__tcp_dns_and_unix_sockets_fail_scores_full.ipynb").write_bytes(
         fx.notebook_bytes(fx.network_attempts(listener.port, str(tmp / "listener.sock"),
                                               listener.abstract, payload)))
-    for marker in fx.SHIPPED_MARKERS:
+    for marker in inputs.SHIPPED_MARKERS:
         Path(marker).unlink(missing_ok=True)
     uids = support.dedicated_uids(os.getpid())
     tmp_before = support.temp_entries()
@@ -204,7 +206,7 @@ def graded(tmp_path_factory) -> dict:
     texts |= {f"output of {r.student_id}/{p.name}": p.output for r in results for p in r.parts}
     return {"data": data, "by_id": {s["student_id"]: s for s in data["submissions"]},
             "results": {r.student_id: r for r in results}, "texts": texts, "out": out,
-            "canaries": canaries.all(fx.VICTIM_CANARY), "listener": listener,
+            "canaries": canaries.all(attack.VICTIM_CANARY), "listener": listener,
             "payload": payload, "course": course, "uids": uids, "tmp_before": tmp_before,
             "seconds": seconds, "subs": subs}
 
@@ -265,7 +267,7 @@ def test_did_the_network_attempts_fail_and_the_listeners_receive_nothing(graded)
 
 
 def test_did_nothing_unpickle_run_a_shell_escape_or_import_shipped_files(graded):
-    for marker in fx.SHIPPED_MARKERS:
+    for marker in inputs.SHIPPED_MARKERS:
         assert not os.path.exists(marker), f"{marker}: something ran student code outside"
     notes = part(graded, "tampered__shell_escapes_not_run_pool2d_scores_zero", "corr2d").notes
     assert any("were not run" in n for n in notes), notes

@@ -20,6 +20,7 @@ from autograder import assignments, cli
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
+import redteam_inputs as inputs  # noqa: E402
 import redteam_support as support  # noqa: E402
 
 fx = support.load_fixtures()
@@ -66,31 +67,31 @@ def graded(tmp_path_factory) -> dict:
     klass, late = tmp / "class", tmp / "late"
     klass.mkdir()
     late.mkdir()
-    for name, data in fx.MALFORMED_BYTES.items():
+    for name, data in inputs.MALFORMED_BYTES.items():
         (klass / f"{name}.ipynb").write_bytes(data)
-    built = {"no_cells": fx.no_cells(), "another_notebook": fx.another_notebook(),
+    built = {"no_cells": inputs.no_cells(), "another_notebook": inputs.another_notebook(),
              "alice": fx.completed_solution(), KOREAN: fx.completed_solution(),
              FORMULA: fx.completed_solution(), LONG_A: fx.completed_solution(),
              LONG_B: fx.completed_solution(),
-             "syntax_error_in_pool2d": fx.syntax_error_in_one_part(),
-             "oversized_corr2d_answer": fx.oversized_answer(),
-             "corr2d_nested_too_deeply": fx.deeply_nested_answer(),
-             "grade_ids_that_are_not_strings": fx.non_string_grade_ids(),
+             "syntax_error_in_pool2d": inputs.syntax_error_in_one_part(),
+             "oversized_corr2d_answer": inputs.oversized_answer(),
+             "corr2d_nested_too_deeply": inputs.deeply_nested_answer(),
+             "grade_ids_that_are_not_strings": inputs.non_string_grade_ids(),
              "colab_export": fx.colab_export(fx.completed_solution()),
              "colab_export_without_nbgrader_metadata":
                  fx.colab_export(fx.completed_solution(), keep_nbgrader=False)}
     for name, nb in built.items():
         (klass / f"{name}.ipynb").write_bytes(fx.notebook_bytes(nb))
-    (klass / "one_hundred_mb.ipynb").write_bytes(fx.hundred_mb_notebook())
+    (klass / "one_hundred_mb.ipynb").write_bytes(inputs.hundred_mb_notebook())
     # the same students again: a stub under alice's id, and the Korean name decomposed (NFD)
     (late / "alice.ipynb").write_bytes(fx.notebook_bytes(fx.stubs()))
-    (late / f"{fx.nfd(KOREAN)}.ipynb").write_bytes(fx.notebook_bytes(fx.stubs()))
+    (late / f"{inputs.nfd(KOREAN)}.ipynb").write_bytes(fx.notebook_bytes(fx.stubs()))
     good = fx.notebook_bytes(fx.completed_solution())
-    unsafe = fx.write_zip(tmp / "unsafe.zip", {
+    unsafe = inputs.write_zip(tmp / "unsafe.zip", {
         "bob_in_a_zip.ipynb": good, "../escaped.ipynb": good, "/absolute.ipynb": good},
         links={"linked.ipynb": "/etc/passwd"})
-    bomb = fx.zip_bomb(tmp / "bomb.zip")
-    many = fx.many_entries_zip(tmp / "many.zip")
+    bomb = inputs.zip_bomb(tmp / "bomb.zip")
+    many = inputs.many_entries_zip(tmp / "many.zip")
     out = tmp / "out"
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout):
@@ -100,10 +101,10 @@ def graded(tmp_path_factory) -> dict:
                          str(klass), str(late),
                          str(unsafe), str(bomb), str(many)])
     data = json.loads((out / "results.json").read_text())
-    inputs = len(list(klass.iterdir())) + len(list(late.iterdir())) + 4 + 2
+    count = len(list(klass.iterdir())) + len(list(late.iterdir())) + 4 + 2
     return {"code": code, "stdout": stdout.getvalue(), "data": data, "out": out,
             "by_key": {s["key"]: s for s in data["submissions"]}, "tmp": tmp,
-            "inputs": inputs}
+            "inputs": count}
 
 
 def test_does_the_command_exit_1_when_some_files_could_not_be_graded(graded):
