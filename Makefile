@@ -62,7 +62,8 @@ grade: $(STAMP)
 ## (--quick: one full LeNet epoch, a few hundred images for VGG and ResNet); EPOCHS=10 trains
 ## fully (d2l for one epoch) for a GPU lease.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_trainer.py $(if $(EPOCHS),--epochs $(EPOCHS) --d2l-epochs 1,--quick)
+	$(BIN)/python bench/bench_trainer.py $(if $(EPOCHS),--epochs $(EPOCHS) --d2l-epochs 1,--quick) \
+	  --compile both --compile-models lenet
 
 ## bench-grading: 100 submissions through the grader (1 and 2 workers) vs nbgrader autograde
 bench-grading: $(STAMP) system-deps

@@ -127,7 +127,7 @@ def test_does_regrading_replace_and_never_duplicate(runs):
     with Gradebook(f"sqlite:///{runs['out'] / 'gradebook.db'}", "cnn-course") as gb:
         subs = gb.assignment_submissions("assignment1")
         assert sorted(s.student.id for s in subs) == ["alice", "bob", "carl"]
-        assert sum(len(nb.grades) for s in subs for nb in s.notebooks) == 3 * 3
+        assert sum(len(nb.grades) for s in subs for nb in s.notebooks) == 3 * 4  # 4 parts
 
 
 def test_does_nbgrader_export_see_the_grades(runs, tmp_path):

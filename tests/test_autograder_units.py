@@ -152,7 +152,8 @@ def test_does_the_source_give_points_per_part():
 
     a = get_assignment("assignment1")
     src = notebook.load_source(a.source_path(), a.setup_ids, a.parts)
-    assert src.points == {"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0}
+    assert src.points == {"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0,
+                          "residual_training": 2.0}
     assert [sid for sid, _ in src.setup] == ["setup"]
 
 
