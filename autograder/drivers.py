@@ -259,9 +259,12 @@ def plain_data(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
     if obj is None:
         return
     start = time.perf_counter()
+    arrays: dict = {}
     try:
         module = importlib.import_module(job["module"])
         data = getattr(module, job["function"])(obj, job["profile"], **job.get("kwargs", {}))
+        if isinstance(data, tuple) and len(data) == 2 and isinstance(data[1], dict):
+            data, arrays = data  # JSON data plus named tensors (e.g. trained weights)
         report = {"ok": True, "data": data}
     except BaseException as exc:  # noqa: BLE001
         report = {"ok": False, "error": _error(exc)}
@@ -270,7 +273,16 @@ def plain_data(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
     except (TypeError, ValueError) as exc:
         report = {"ok": False, "error": {"type": "TypeError", "where": None,
                                          "message": f"the result is not plain JSON data: {exc}"}}
-    emit({"op": "data", "seconds": round(time.perf_counter() - start, 3), **report})
+    out_blobs: list[bytes] = []
+    described = {}
+    if report["ok"]:
+        for name, value in arrays.items():
+            if isinstance(name, str) and type(value) is _Tensor:
+                info = describe(value, out_blobs)
+                if info.get("array") is not None:
+                    described[name] = info["array"]
+    emit({"op": "data", "seconds": round(time.perf_counter() - start, 3), **report,
+          "arrays": described}, out_blobs)
 
 
 DRIVERS = {"call": call, "residual": residual, "plain_data": plain_data}

@@ -34,6 +34,7 @@ from .pool import WorkerPool, WorkerStartError, default_private_dirs
 from .report import parse_report
 from .results import GradingRun, PartResult, SubmissionResult
 from .submissions import Submission, collect
+from .training import SetupError
 
 __all__ = ["Options", "grade", "build_job", "choose_method", "PartJobs", "RECORDER_SWITCHES"]
 
@@ -65,10 +66,10 @@ def choose_method(requested: str) -> str:
 
 def _limits(part: Part, timeout_s: float) -> dict:
     # every thread of the child burns CPU time, so the CPU limit scales with them
-    return {"cpu_s": int(timeout_s) * max(1, part.threads) + 1, "file_bytes": 16 << 20,
-            "open_files": 256,
+    return {"cpu_s": int(timeout_s) * max(1, part.threads) + 1,
+            "file_bytes": part.file_bytes, "open_files": 256,
             "memory_bytes": part.memory_bytes, "processes": 256, "output_bytes": 64 << 10,
-            "result_bytes": 32 << 20, "threads": part.threads}
+            "result_bytes": max(32 << 20, part.file_bytes), "threads": part.threads}
 
 
 class PartJobs:
@@ -286,7 +287,7 @@ class _Run:
                 i, part = futures[future]
                 try:
                     got[i][part.name] = future.result()
-                except (WorkerStartError, OSError) as exc:
+                except (WorkerStartError, OSError, SetupError) as exc:
                     errors[i] = f"grading stopped: {exc}"
                     got[i][part.name] = None
                 except Exception as exc:  # noqa: BLE001 - a grader bug stays this one's error

@@ -105,12 +105,27 @@ def _keep_paths() -> list[str]:
         spec = importlib.util.find_spec(name)
         if spec and spec.origin:
             keep.add(str(Path(spec.origin).resolve().parent))
-    from cnncourse import config  # the data set, for parts that train
-
-    for data in (config.data_root(), Path("/work/shared/data")):
-        if data.is_dir():
-            keep.add(str(data.resolve()))
+    keep.update(_data_paths())
     return sorted(keep)
+
+
+def _data_paths() -> set[str]:
+    """The data root and the real folders its raw files link to, for parts that train.
+
+    ``cnncourse.data`` links the read-only shared copy into the data root, so binding the
+    root alone would leave the worker with dangling links (and a download attempt)."""
+    from cnncourse import config
+
+    root = config.data_root()
+    paths: set[str] = set()
+    if not root.is_dir():
+        return paths
+    paths.add(str(root.resolve()))
+    for sub in root.glob("*/raw"):
+        for f in sub.iterdir():
+            if f.is_symlink() and f.exists():
+                paths.add(str(f.resolve().parent))
+    return paths
 
 
 def _import_roots() -> list[str]:

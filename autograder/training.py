@@ -66,7 +66,7 @@ CPU_PROFILE = Profile("cpu", "cpu", 28, 3072, 1024, 2, 128, 0, 30.0, 0.9)
 # 1,024 images for 2 epochs: the reference reaches about 0.6, a block whose main path
 # gets no gradient about 0.3 (measured on 2 cores).
 QUICK_PROFILE = Profile("quick", "cpu", 28, 1024, 256, 2, 64, 0, 15.0, 0.8)
-STATUSES = ("ok", "nan", "budget", "oom", "error")
+STATUSES = ("ok", "nan", "budget", "oom", "error", "setup")
 
 
 class SetupError(RuntimeError):
@@ -87,36 +87,52 @@ def choose_profile(device: str | None = None) -> Profile:
     return GPU_PROFILE if device == "cuda" else CPU_PROFILE
 
 
-def train_resnet(residual_cls, profile: Profile, time_limit: float | None = None) -> dict:
+def train_resnet(residual_cls, profile: Profile, time_limit: float | None = None,
+                 ship_weights: bool = False):
     """Train ResNet-18 made of ``residual_cls`` blocks; returns a JSON-able result dict.
 
     ``time_limit``: seconds of training before the trainer stops (default: the profile's
-    ``time_limit`` without a reference, i.e. ``time_budget``).
+    ``time_limit`` without a reference, i.e. ``time_budget``). ``ship_weights``: return
+    ``(result, weights)`` instead, the trained floating-point state as tensors, so that the
+    grader can check the reported accuracy without running the student's code.
 
     ``status`` is "ok", "nan" (non-finite loss), "budget" (stopped by the time budget),
-    "oom" (out of device memory) or "error" (the model could not be built or run).
+    "oom" (out of device memory), "error" (the model could not be built or run) or "setup"
+    (the data could not be read where the run happens: the grader's fault, not the block's).
     """
+    if isinstance(profile, dict):  # as the grader's worker hands it over (JSON)
+        profile = Profile(**profile)
+    result, weights = _train(residual_cls, profile, time_limit)
+    return (result, weights) if ship_weights else result
+
+
+def _train(residual_cls, profile: Profile, time_limit: float | None) -> tuple[dict, dict]:
     import torch
 
     from cnncourse.data import FashionMNIST
     from cnncourse.models import ResNet18
     from cnncourse.trainer import Trainer
 
-    if isinstance(profile, dict):  # as the grader's worker hands it over (JSON)
-        profile = Profile(**profile)
     result: dict = {"status": "error", "message": "", "val_acc": 0.0, "history": None,
                     "profile": asdict(profile), "seconds": 0.0}
+    weights: dict = {}
     start = time.perf_counter()
     if profile.device == "cuda":
         if not torch.cuda.is_available():
             result["message"] = "the GPU profile was chosen but no CUDA device is visible"
-            return result
+            return result, weights
         total = torch.cuda.get_device_properties(0).total_memory
         if profile.gpu_memory_gib:
             torch.cuda.set_per_process_memory_fraction(
                 min(1.0, profile.gpu_memory_gib * 2**30 / total))
-    data = FashionMNIST(batch_size=profile.batch_size, resize=(profile.resize, profile.resize),
-                        num_train=profile.num_train, num_val=profile.num_val)
+    try:  # no download here: the worker has no network, and the grader checked the files
+        data = FashionMNIST(batch_size=profile.batch_size,
+                            resize=(profile.resize, profile.resize),
+                            num_train=profile.num_train, num_val=profile.num_val,
+                            download=False)
+    except (OSError, ValueError) as exc:
+        result.update(status="setup", message=f"{type(exc).__name__}: {_one_line(exc)}")
+        return result, weights
     try:
         torch.manual_seed(profile.seed)
         model = ResNet18(residual=residual_cls)
@@ -126,10 +142,10 @@ def train_resnet(residual_cls, profile: Profile, time_limit: float | None = None
         history = trainer.fit(model, data)
     except torch.cuda.OutOfMemoryError as exc:
         result.update(status="oom", message=_one_line(exc))
-        return result
+        return result, weights
     except Exception as exc:  # the student's block failed while building or training
         result.update(status="error", message=f"{type(exc).__name__}: {_one_line(exc)}")
-        return result
+        return result, weights
     finally:
         result["seconds"] = time.perf_counter() - start
     result["device_name"] = history.device_name
@@ -148,7 +164,11 @@ def train_resnet(residual_cls, profile: Profile, time_limit: float | None = None
         result["status"] = "ok"
     if not math.isfinite(result["val_acc"]):
         result.update(status="nan", val_acc=0.0)
-    return result
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():  # big tensors in float16: ResNet-18 is then 22 MB
+            dtype = torch.float16 if value.numel() > 100_000 else torch.float32
+            weights[name] = value.detach().to("cpu", dtype)
+    return result, weights
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:

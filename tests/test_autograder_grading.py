@@ -186,6 +186,9 @@ TRAINING = {
     "residual_training__loss_explodes": (0.0, "NaN or infinite"),
     "residual__no_1x1_when_shape_changes": (0.0, "failed with RuntimeError"),
     "residual__forward_indented_wrong": (0.0, "forward"),
+    # trains, but its weights do not reproduce the reported accuracy with the reference
+    # forward pass, which is how the grader checks a run it did not watch
+    "residual__relu_before_add": (0.0, "could not be reproduced"),
     "release": (0.0, "not implemented yet"),
 }
 

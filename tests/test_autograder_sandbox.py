@@ -294,3 +294,21 @@ def test_does_the_fallback_without_bwrap_hide_the_same_folders(private):
         """)
     assert "solutions False" in out and "out False" in out and "uid 0" not in out, out
     assert "extra module importable" in out
+
+
+def test_do_data_files_linked_from_elsewhere_stay_readable(private, tmp_path, monkeypatch):
+    """cnncourse links the read-only shared copy into the data root; the worker must see
+    the links' targets, or a training part finds dangling links (and tries to download)."""
+    shared = tmp_path / "shared" / "FashionMNIST" / "raw"
+    shared.mkdir(parents=True)
+    (shared / "train-labels-idx1-ubyte.gz").write_bytes(b"the real bytes")
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-labels-idx1-ubyte.gz").symlink_to(shared / "train-labels-idx1-ubyte.gz")
+    monkeypatch.setenv("CNN_DATA", str(tmp_path / "data"))
+    assert str(shared) in sandbox._data_paths()
+    target = str(raw / "train-labels-idx1-ubyte.gz")
+    with WorkerPool(1, sandbox.available_methods()[0], default_private_dirs(private["out"]),
+                    (private["module"],)) as p:
+        out = run(p, f"print(open({target!r}, 'rb').read())\n")
+    assert "the real bytes" in out, out

@@ -7,8 +7,9 @@ Fashion-MNIST files, with the quick profile (a reference run of a few seconds).
 The attack: a ``Residual`` whose forward pass raises, plus an answer cell that puts a fake
 ``training`` module into ``sys.modules`` so the worker's driver "trains" with it and sends
 back a perfect history. The training result comes from the student's own process, so the
-grader cannot tell it from a real one; the test is a strict xfail until the part checks
-the trained weights in a job that runs no student code (see SECURITY.md, known gaps).
+grader does not take its word: it measures the accuracy itself from the trained weights the
+worker ships, with the reference block's forward pass (``autograder/verification.py``). A
+forgery without weights, and one with untrained weights and a made-up accuracy, earn nothing.
 """
 from __future__ import annotations
 
@@ -54,6 +55,24 @@ def _train_resnet(residual_cls, profile, **kwargs):
 sys.modules["training"] = types.SimpleNamespace(train_resnet=_train_resnet)
 '''
 
+# The same, but shipping the weights of an untrained reference ResNet-18 with the claim.
+FORGED_WITH_WEIGHTS = FORGED_TRAINING.replace('''                        "epoch_seconds": [1.0] * epochs}}
+''', '''                        "epoch_seconds": [1.0] * epochs}}, _weights(profile)
+
+
+def _weights(profile):
+    import torch
+    from cnncourse.models import ResNet18
+    model = ResNet18()
+    model.initialize(torch.zeros(2, 1, profile["resize"], profile["resize"]))
+    return {k: v.half() if v.numel() > 100_000 else v  # as the real run ships them
+            for k, v in model.state_dict().items() if v.is_floating_point()}
+''')
+assert FORGED_WITH_WEIGHTS != FORGED_TRAINING
+
+FORGED = "residual_training__forges_its_training_result_scores_zero"
+FORGED_WEIGHTS = "residual_training__forges_result_and_ships_untrained_weights"
+
 pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.skipif(
     not TRAINING_PARTS, reason="assignment 1 lists no part that trains (plain_data driver)")]
 
@@ -63,25 +82,27 @@ def graded(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("training")
     subs = tmp / "submissions"
     subs.mkdir()
-    (subs / "residual_training__forges_its_training_result_scores_zero.ipynb").write_bytes(
-        fx.notebook_bytes(fx.build({"residual_answer": FORGED_TRAINING})))
+    for name, code in ((FORGED, FORGED_TRAINING), (FORGED_WEIGHTS, FORGED_WITH_WEIGHTS)):
+        (subs / f"{name}.ipynb").write_bytes(
+            fx.notebook_bytes(fx.build({"residual_answer": code})))
     out = tmp / "out"
     grade(get_assignment("assignment1"), [subs], out, Options(jobs=1, profile="quick"))
     data = json.loads((out / "results.json").read_text())
     return {s["student_id"]: {p["name"]: p for p in s["parts"]} for s in data["submissions"]}
 
 
-def test_does_the_checked_block_score_zero_whatever_it_reports(graded):
-    parts = graded["residual_training__forges_its_training_result_scores_zero"]
+@pytest.mark.parametrize("student", [FORGED, FORGED_WEIGHTS])
+def test_does_the_checked_block_score_zero_whatever_it_reports(graded, student):
+    parts = graded[student]
     assert parts["residual"]["score"] == 0.0
     assert parts["corr2d"]["score"] == 3.0 and parts["pool2d"]["score"] == 3.0
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the training part scores the history the "
-                   "student's process reports (SECURITY.md, 'Parts that report what they "
-                   "measured'); remove this marker once trained weights are checked in a job "
-                   "without student code")
 @pytest.mark.parametrize("name", TRAINING_PARTS)
-def test_does_a_forged_training_result_earn_nothing(graded, name):
-    part = graded["residual_training__forges_its_training_result_scores_zero"][name]
+@pytest.mark.parametrize("student, words", [
+    (FORGED, "no trained weights came back"),
+    (FORGED_WEIGHTS, "could not be reproduced from its trained weights")])
+def test_does_a_forged_training_result_earn_nothing(graded, name, student, words):
+    part = graded[student][name]
     assert part["score"] == 0.0, part["feedback"]
+    assert words in part["feedback"], part["feedback"]

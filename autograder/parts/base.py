@@ -50,6 +50,7 @@ class Part:
     driver: str = "call"
     timeout_s: float = 20.0
     memory_bytes: int = 2 << 30
+    file_bytes: int = 16 << 20              # largest file the child may write (its report too)
     threads: int = 1
     forbidden_names: tuple[str, ...] = ()   # library calls that cost the part its points
     forbidden_ops: tuple[str, ...] = ()     # the same, as aten operator name fragments

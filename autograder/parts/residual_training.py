@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .. import training
+from .. import training, verification, wire
 from ..report import Report, error_info
 from ..results import CheckResult, Figure, PartResult
 from .base import Part
@@ -75,6 +75,7 @@ class ResidualTraining(Part):
     driver = "plain_data"
     threads = 2
     memoize = True  # seeded training of identical code gives identical numbers
+    file_bytes = 40 << 20  # the report carries the trained weights: 22 MB in float16
     own_timeout = True  # its limit follows from the reference run, not from --timeout
     worker_files = (Path(training.__file__).resolve(),)
 
@@ -141,7 +142,7 @@ class ResidualTraining(Part):
 
     def job_fields(self) -> tuple[dict[str, Any], list[bytes]]:
         return {"module": "training", "function": "train_resnet",
-                "kwargs": {"time_limit": self.time_limit}}, []
+                "kwargs": {"time_limit": self.time_limit, "ship_weights": True}}, []
 
     def worker_env(self, profile: str) -> dict[str, str]:
         return {"CNN_DATA": str(self._raw.parent.parent)}
@@ -150,6 +151,31 @@ class ResidualTraining(Part):
         return asdict(self.profile)
 
     # --- scoring ----------------------------------------------------------------------
+    def _verify(self, header: dict, blobs: list[bytes], result: dict) -> str | None:
+        """None when the grader's own accuracy for the shipped weights matches the report
+        (and then replaces it), else what the student should read."""
+        if result["status"] not in ("ok", "budget") or not result.get("history"):
+            return None  # nothing trained: the report already scores zero
+        descs = header.get("arrays")
+        arrays = {}
+        if isinstance(descs, dict) and len(descs) <= 1000:
+            try:
+                arrays = {str(k)[:200]: wire.decode_array(v, blobs) for k, v in descs.items()}
+            except wire.WireError as exc:
+                return f"the trained weights that came back were unreadable ({exc})."
+        check = verification.verify_weights(arrays, self.profile)
+        if check.accuracy is None:
+            return (f"Your training run could not be checked: {check.problem}. The grader "
+                    f"measures the accuracy itself from the trained weights.")
+        if abs(check.accuracy - result["val_acc"]) > verification.TOLERANCE:
+            return (f"The validation accuracy your run reported ({result['val_acc']:.3f}) "
+                    f"could not be reproduced from its trained weights with the reference "
+                    f"block's forward pass ({check.accuracy:.3f}). Either your forward pass "
+                    f"differs from the reference (see the residual part's checks) or the "
+                    f"numbers were not produced by training.")
+        result["val_acc"] = check.accuracy  # the grader's own measurement counts
+        return None
+
     def score(self, report: Report, points: float) -> PartResult:
         stop = self.preamble(report)
         if stop:
@@ -169,6 +195,13 @@ class ResidualTraining(Part):
         if result is None:
             return PartResult.zero(self.name, points, "the training run sent back malformed "
                                    "numbers, so it cannot be scored.")
+        if result["status"] == "setup":  # the grader's machine, not the student's block
+            raise training.SetupError(
+                f"the sandboxed worker could not read Fashion-MNIST ({result['message']}); "
+                f"the files under {self._raw} must be readable there (links resolved)")
+        checked = self._verify(header, frames[0][1], result)
+        if checked is not None:  # the reported numbers do not hold up
+            return PartResult.zero(self.name, points, checked)
         score, message = training.score_training(result, self.reference, self.profile, points)
         trained = result["status"] in ("ok", "budget") and bool(result.get("history"))
         checks = [CheckResult("ResNet-18 from your block trains", trained, 1.0,
