@@ -29,11 +29,11 @@ book: $(STAMP)
 
 ## test: unit tests, autograder tests, every notebook under nbval, and the browser test
 test: $(STAMP) system-deps
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory test-nbval
+	@rc=0; $(MAKE) --no-print-directory test-unit || rc=1; \
+	$(MAKE) --no-print-directory test-nbval || rc=1; exit $$rc
 
 test-unit: $(STAMP)
-	$(PYTEST) tests
+	$(PYTEST) tests --durations=15
 
 # Chapters run top to bottom in reduced mode (CNN_QUICK=1): deterministic cells are compared
 # with their stored outputs, training cells only have to run.

@@ -11,6 +11,8 @@ score, report.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -107,26 +109,75 @@ def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJo
     return job, blobs
 
 
+class Slots:
+    """CPU cores (and the GPU) shared by the jobs that run at once.
+
+    A part holds as many cores as it has threads while its worker runs, and a part on the
+    GPU holds the GPU as well, so a training run gets the machine its time limit was
+    measured on (the reference ran alone) instead of sharing two cores with another run.
+    Requests are served in arrival order, so a large one is never starved by small ones.
+    """
+
+    def __init__(self, cores: int | None = None):
+        if cores is None:
+            try:
+                cores = len(os.sched_getaffinity(0))
+            except (AttributeError, OSError):
+                cores = os.cpu_count() or 1
+        self.cores = max(1, cores)
+        self._free = {"cpu": self.cores, "gpu": 1}
+        self._queue: collections.deque = collections.deque()
+        self._cv = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, cores: int, gpu: bool = False):
+        need = {"cpu": min(max(1, cores), self.cores), "gpu": int(bool(gpu))}
+        ticket = object()
+        with self._cv:
+            self._queue.append(ticket)
+            self._cv.wait_for(lambda: self._queue[0] is ticket and all(
+                self._free[k] >= n for k, n in need.items()))
+            self._queue.popleft()
+            for k, n in need.items():
+                self._free[k] -= n
+            self._cv.notify_all()
+        try:
+            yield
+        finally:
+            with self._cv:
+                for k, n in need.items():
+                    self._free[k] += n
+                self._cv.notify_all()
+
+
+_memo_lock = threading.Lock()
+
+
 def _grade_part(part: Part, points: float, answers: Answers, source: SourceNotebook,
                 jobs: PartJobs, pool: WorkerPool, options: Options,
-                memo: dict | None = None) -> PartResult:
+                memo: dict | None = None, slots: Slots | None = None) -> PartResult:
     notes = tuple(n for aid in part.answer_ids for n in answers.notes.get(aid, ()))
     code = [c for aid in part.answer_ids for c in answers.sources.get(aid, ())]
-    key = None
-    if part.memoize and memo is not None:
-        # the same code under the same seed trains the same way: run it once per run
-        key = (part.name, hashlib.sha256("\0".join(code).encode()).hexdigest())
+    if not (part.memoize and memo is not None):
+        return _grade_part_once(part, points, answers, source, jobs, pool, options, code,
+                                notes, slots)
+    # The same code under the same seed trains the same way: run it once per run. A copy
+    # that arrives while the first is still training waits for it instead of training too.
+    key = (part.name, hashlib.sha256("\0".join(code).encode()).hexdigest())
+    with _memo_lock:
+        lock = memo.setdefault(("in-flight", *key), threading.Lock())
+    with lock:
         if key in memo:
             return replace(memo[key], notes=notes)
-    result = _grade_part_once(part, points, answers, source, jobs, pool, options, code, notes)
-    if key is not None:
+        result = _grade_part_once(part, points, answers, source, jobs, pool, options, code,
+                                  notes, slots)
         memo[key] = result
     return result
 
 
 def _grade_part_once(part: Part, points: float, answers: Answers, source: SourceNotebook,
                      jobs: PartJobs, pool: WorkerPool, options: Options, code: list[str],
-                     notes: tuple[str, ...]) -> PartResult:
+                     notes: tuple[str, ...], slots: Slots | None = None) -> PartResult:
     if not code:
         missing = ", ".join(part.answer_ids)
         return PartResult.zero(part.name, points, f"the answer cell ({missing}) is missing from "
@@ -148,9 +199,11 @@ def _grade_part_once(part: Part, points: float, answers: Answers, source: Source
     isolation = pool.isolation()
     job, blobs = build_job(part, answers, source, jobs, options.profile,
                            isolation.seccomp, isolation.unprivileged_uid, options.timeout_s)
-    outcome = pool.run(job, blobs)
-    if outcome.worker_failure:  # the worker itself broke: once more on a fresh one
+    slots = slots or Slots()
+    with slots.hold(part.threads, gpu=bool(getattr(part, "uses_gpu", False))):
         outcome = pool.run(job, blobs)
+        if outcome.worker_failure:  # the worker itself broke: once more on a fresh one
+            outcome = pool.run(job, blobs)
     if outcome.worker_failure:
         raise WorkerStartError(f"the worker failed twice on part {part.name}: "
                                f"{outcome.worker_failure}")
@@ -225,6 +278,7 @@ class _Run:
             "name": options.profile, "jobs": options.jobs, "grader": __version__})
         self.book: GradebookWriter | None = None
         self.memo: dict = {}  # (part, code hash) -> PartResult, for parts that memoize
+        self.slots = Slots()  # cores and GPU shared by the jobs that run at once
         self.how = f"{','.join(p.name for p in assignment.parts)}/{options.profile}"
         self.done, self.total = 0, 0
 
@@ -281,7 +335,7 @@ class _Run:
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as executor:
             futures = {executor.submit(_grade_part, part, self.points[part.name], answers,
                                        self.source, jobs, pool, self.options,
-                                       self.memo): (i, part)
+                                       self.memo, self.slots): (i, part)
                        for i, (_, answers, _) in pending.items() for part in parts}
             for future in as_completed(futures):
                 i, part = futures[future]

@@ -218,5 +218,9 @@ def test_is_the_training_profile_recorded_in_results_and_feedback(graded):
 def test_is_identical_block_code_trained_once_per_run(graded):
     # most fixtures keep the solution's Residual: their training results are one result
     same = [part(graded, name, "residual_training") for name in
-            ("solution", "corr2d__off_by_one", "pool2d__one_too_large")]
-    assert same[0]["checks"] == same[1]["checks"] == same[2]["checks"]
+            ("solution", "corr2d__off_by_one", "pool2d__one_too_large",
+             "corr2d__crashes_its_process", "tampered__points_and_tests_edited")]
+    assert all(s["checks"] == same[0]["checks"] for s in same)
+    # one run, even for copies graded at the same time (jobs=2): the same seconds too
+    runs = {s["seconds"] for s in same[1:]}
+    assert len(runs) == 1, runs

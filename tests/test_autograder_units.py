@@ -287,3 +287,40 @@ def test_does_an_output_folder_refuse_a_second_grader_and_another_assignment(tmp
     again.close()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
         ["feedback", "grades.csv", "results.json"]
+
+
+def test_do_slots_keep_jobs_within_the_cores_and_one_on_the_gpu():
+    import threading
+    import time
+
+    from autograder.pipeline import Slots
+
+    slots = Slots(cores=2)
+    lock = threading.Lock()
+    state = {"cpu": 0, "gpu": 0, "max_cpu": 0, "max_gpu": 0}
+    order: list[str] = []
+
+    def job(name: str, cores: int, gpu: bool) -> None:
+        with slots.hold(cores, gpu=gpu):
+            with lock:
+                order.append(name)
+                state["cpu"] += min(cores, 2)
+                state["gpu"] += gpu
+                state["max_cpu"] = max(state["max_cpu"], state["cpu"])
+                state["max_gpu"] = max(state["max_gpu"], state["gpu"])
+            time.sleep(0.05)
+            with lock:
+                state["cpu"] -= min(cores, 2)
+                state["gpu"] -= gpu
+
+    plan = [("light-1", 1, False), ("train-1", 2, True), ("light-2", 1, False),
+            ("train-2", 8, True), ("light-3", 1, False), ("light-4", 1, False)]
+    threads = []
+    for name, cores, gpu in plan:  # started in this order, a little apart
+        threads.append(threading.Thread(target=job, args=(name, cores, gpu)))
+        threads[-1].start()
+        time.sleep(0.005)
+    for t in threads:
+        t.join()
+    assert state["max_cpu"] <= 2 and state["max_gpu"] == 1
+    assert order.index("train-1") < order.index("light-2") < order.index("train-2")
