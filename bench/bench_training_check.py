@@ -19,7 +19,7 @@ from pathlib import Path
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder.training import (choose_profile, curve_png, reference_result,  # noqa: E402
+from autograder.training import (QUICK_PROFILE, choose_profile, curve_png, reference_result,  # noqa: E402
                                  score_training, train_resnet)
 from cnncourse.models import Residual  # noqa: E402
 
@@ -37,9 +37,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--device", choices=["cuda", "cpu"])
+    p.add_argument("--profile", choices=["full", "quick"], default="full",
+                   help="full: the device's profile (GPU or CPU); quick: the CI profile")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    profile = choose_profile(args.device)
+    profile = QUICK_PROFILE if args.profile == "quick" else choose_profile(args.device)
     print(profile.describe(), flush=True)
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:

@@ -210,6 +210,7 @@ class Trainer:
         progress = _Progress(self.progress, self.max_epochs, steps)
         live = _LivePlot() if self.plot and _in_notebook() else None
         history.setup_seconds = time.perf_counter() - t0
+        budget = None if self.time_budget is None else t0 + self.time_budget  # a deadline
         for epoch in range(self.max_epochs):
             _sync(self.device)
             start = time.perf_counter()
@@ -217,7 +218,11 @@ class Trainer:
             loss_sum = torch.zeros((), device=self.device)
             correct = torch.zeros((), device=self.device, dtype=torch.long)
             order = torch.randperm(n, device=self.device, generator=gen)
+            done, over = 0, False
             for step in range(steps):
+                if budget is not None and (done or epoch) and time.perf_counter() > budget:
+                    over = True  # checked per step: a slow model never runs a whole epoch over
+                    break
                 idx = order[step * batch:(step + 1) * batch]
                 X = prep(Xtr[idx]).contiguous(memory_format=mf)
                 y = ytr[idx]
@@ -231,10 +236,14 @@ class Trainer:
                     scheduler.step()
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(dim=1) == y).sum()
+                done += 1
                 progress.step(epoch, step)
+            if done == 0:  # out of time as this epoch began: the last one recorded stands
+                history.stopped = f"time budget of {self.time_budget:g} s reached"
+                break
             val_loss, val_acc = self._evaluate(model, Xva, yva, batch, prep_val)
-            history.train_loss.append(loss_sum.item() / (steps * batch))  # the one sync
-            history.train_acc.append(correct.item() / (steps * batch))
+            history.train_loss.append(loss_sum.item() / (done * batch))  # the one sync
+            history.train_acc.append(correct.item() / (done * batch))
             history.val_loss.append(val_loss)
             history.val_acc.append(val_acc)
             _sync(self.device)
@@ -245,7 +254,8 @@ class Trainer:
             if not math.isfinite(history.train_loss[-1]):
                 history.stopped = f"non-finite training loss in epoch {epoch + 1}"
                 break
-            if self.time_budget is not None and time.perf_counter() - t0 > self.time_budget:
+            last = epoch == self.max_epochs - 1
+            if over or (budget is not None and not last and time.perf_counter() > budget):
                 history.stopped = f"time budget of {self.time_budget:g} s reached"
                 break
         if live is not None:

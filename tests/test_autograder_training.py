@@ -53,6 +53,14 @@ def test_is_the_time_limit_three_times_the_reference_but_never_below_the_floor()
     assert PROFILE.time_limit(0.1) == PROFILE.time_budget
 
 
+def test_does_the_cpu_cap_hold_but_always_let_the_reference_finish():
+    cpu = training.CPU_PROFILE
+    assert cpu.max_seconds == 50.0
+    assert cpu.time_limit(12.0) == 36.0     # 3x the reference, under the cap
+    assert cpu.time_limit(30.0) == 50.0     # capped: a submission stays under a minute
+    assert cpu.time_limit(40.0) == 60.0     # a slow machine: 1.5x the reference still
+
+
 def test_are_the_profiles_chosen_by_run_and_device():
     assert training.select_profile("quick", "cuda") is training.QUICK_PROFILE
     assert training.select_profile("full", "cuda") is training.GPU_PROFILE

@@ -132,10 +132,16 @@ def test_does_it_train_a_course_model_on_the_course_data_module(tmp_path):
 
 
 # --- stopping early -------------------------------------------------------------------------
-def test_does_the_time_budget_stop_training_after_the_epoch_that_used_it_up():
+def test_does_the_time_budget_stop_training_within_the_epoch_that_used_it_up():
     history = fit(max_epochs=50, time_budget=0.0)
-    assert history.epochs == 1
+    assert history.epochs == 1  # one step, then evaluated and recorded as a (short) epoch
     assert history.stopped and "time budget" in history.stopped
+    assert math.isfinite(history.train_loss[0]) and 0.0 <= history.val_acc[0] <= 1.0
+
+
+def test_does_a_run_that_ends_within_its_budget_not_count_as_stopped():
+    history = fit(max_epochs=2, time_budget=1e6)
+    assert history.epochs == 2 and history.stopped is None
 
 
 def test_does_a_non_finite_loss_stop_training():
