@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     rows = {"profile": profile.describe(), "reference": ref, "reference_wall_s": ref_wall}
     for name, block in (("solution", Residual), ("detached_main_path", DetachedResidual)):
         t = time.perf_counter()
-        res = train_resnet(block, profile)
+        res = train_resnet(block, profile, time_limit=profile.time_limit(ref["seconds"]))
         wall = time.perf_counter() - t
         score, message = score_training(res, ref, profile, max_score=2.0)
         print(f"{name}: {res['status']} val_acc {res['val_acc']:.3f} in {wall:.1f} s -> "
