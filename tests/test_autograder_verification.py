@@ -93,3 +93,33 @@ def test_does_a_claimed_accuracy_differ_from_the_measured_one(val):
     _, arrays = _trained_like(seed=5)
     got = verification.verify_weights(arrays, PROFILE)
     assert abs(0.99 - got.accuracy) > verification.TOLERANCE
+
+
+def _trained_and_measured(device: str) -> tuple[float, float]:
+    """A short real training run on ``device``; its own and the grader's accuracy."""
+    from cnncourse.models import Residual
+
+    profile = dataclasses.replace(training.QUICK_PROFILE, device=device, num_train=512,
+                                  num_val=256, epochs=1)
+    result, weights = training.train_resnet(Residual, profile, time_limit=1e9,
+                                            ship_weights=True)
+    assert result["status"] == "ok", result
+    arrays = {k: v.numpy() if v.dtype != torch.bfloat16 else v.float().numpy()
+              for k, v in weights.items()}
+    verification._val_cache.clear()
+    return result["val_acc"], verification.verify_weights(arrays, profile).accuracy
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_does_the_grader_reproduce_a_real_cpu_run():
+    reported, measured = _trained_and_measured("cpu")
+    assert abs(reported - measured) <= verification.TOLERANCE, (reported, measured)
+
+
+@pytest.mark.gpu
+@pytest.mark.data
+def test_does_the_grader_reproduce_a_real_gpu_run():
+    """bf16 training and evaluation on the GPU, float16 weights, the grader's own pass."""
+    reported, measured = _trained_and_measured("cuda")
+    assert abs(reported - measured) <= verification.TOLERANCE, (reported, measured)
