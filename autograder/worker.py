@@ -143,6 +143,10 @@ class Server:
         self.proto_in, self.proto_out = proto_in, proto_out
         self.count = 0
         self.health = _health()
+        # What /tmp held before any job: the mount points of folders the sandbox binds
+        # read-only (a checkout or data root under /tmp). They are not the jobs' to clean;
+        # walking them would cost a failed unlink per file after every job.
+        self.preexisting = frozenset(os.listdir(tmp))
         self._spill = bytearray(1 << 16)  # printed bytes past the cap are read into this
 
     def send(self, header: dict, blobs: list[bytes] = ()) -> None:
@@ -287,6 +291,8 @@ class Server:
     def _clean_up(self) -> None:
         """No process and no file of the job is left when the next one starts."""
         for name in os.listdir(self.tmp):  # the job's folder and anything else left in /tmp
+            if name in self.preexisting:
+                continue
             path = os.path.join(self.tmp, name)
             if os.path.isdir(path) and not os.path.islink(path):
                 _wipe(path)

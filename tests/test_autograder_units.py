@@ -324,3 +324,19 @@ def test_do_slots_keep_jobs_within_the_cores_and_one_on_the_gpu():
         t.join()
     assert state["max_cpu"] <= 2 and state["max_gpu"] == 1
     assert order.index("train-1") < order.index("light-2") < order.index("train-2")
+
+
+def test_does_the_worker_clean_only_what_jobs_left_in_its_tmp(tmp_path):
+    """/tmp may hold mount points of bound folders (a checkout under /tmp): never walked."""
+    from autograder.worker import Server
+
+    bound = tmp_path / "cisim" / "work"
+    bound.mkdir(parents=True)
+    (bound / "keep.txt").write_text("a bound folder's file")
+    server = Server(str(tmp_path), kill_all=False, proto_in=None, proto_out=None)
+    (tmp_path / "job1").mkdir()
+    (tmp_path / "job1" / "left.bin").write_bytes(b"x")
+    (tmp_path / "stray.txt").write_text("left by a job")
+    server._clean_up()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cisim"]
+    assert (bound / "keep.txt").read_text() == "a bound folder's file"
