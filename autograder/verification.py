@@ -9,7 +9,6 @@ the arrays are numbers whose names, dtypes and shapes are checked before use.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass
 
@@ -88,6 +87,7 @@ def verify_weights(arrays: dict[str, np.ndarray], profile) -> Verification:
     import torch
 
     from cnncourse.models import ResNet18
+    from cnncourse.trainer import Trainer
 
     if not arrays:
         return Verification(None, "no trained weights came back with the training run")
@@ -99,13 +99,8 @@ def verify_weights(arrays: dict[str, np.ndarray], profile) -> Verification:
     if state is None:
         return Verification(None, problem)
     model.load_state_dict(state, strict=False)  # num_batches_tracked stays as built
-    model.to(device, memory_format=torch.channels_last).eval()
+    trainer = Trainer(device=device, plot=False, progress=False)  # as the worker evaluates
+    model.to(device, memory_format=torch.channels_last)  # as the trainer holds it
     X, y = _validation(profile, device)
-    correct = 0
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda"
-                else contextlib.nullcontext())  # as the trainer evaluates
-    with torch.no_grad(), autocast:
-        for start in range(0, len(y), profile.batch_size):
-            xb = X[start:start + profile.batch_size].contiguous(memory_format=torch.channels_last)
-            correct += int((model(xb).argmax(dim=1) == y[start:start + profile.batch_size]).sum())
-    return Verification(correct / max(1, len(y)))
+    _, accuracy = trainer.evaluate(model, X, y, profile.batch_size)
+    return Verification(accuracy)

@@ -241,7 +241,7 @@ class Trainer:
             if done == 0:  # out of time as this epoch began: the last one recorded stands
                 history.stopped = f"time budget of {self.time_budget:g} s reached"
                 break
-            val_loss, val_acc = self._evaluate(model, Xva, yva, batch, prep_val)
+            val_loss, val_acc = self.evaluate(model, Xva, yva, batch, prep_val)
             history.train_loss.append(loss_sum.item() / (done * batch))  # the one sync
             history.train_acc.append(correct.item() / (done * batch))
             history.val_loss.append(val_loss)
@@ -263,7 +263,12 @@ class Trainer:
         return history
 
     @torch.no_grad()
-    def _evaluate(self, model, X, y, batch: int, prep) -> tuple[float, float]:
+    def evaluate(self, model, X, y, batch: int, prep=None) -> tuple[float, float]:
+        """(mean loss, accuracy) of ``model`` on tensors already on the device, batch by
+        batch, with the memory format and autocast of training; ``prep`` resizes a batch
+        of raw images when X is not resized yet. The autograder uses it too, so that its
+        own measurement of a student's run matches the one made during training."""
+        prep = prep or (lambda x: x)
         model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
