@@ -386,6 +386,8 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
         startup, isolation = 0.0, {"method": None, "notes": ["no submission needed a worker"]}
         if pending:
             t0 = time.monotonic()
+            for part in assignment.parts:  # files the sandbox must bind: before it starts
+                part.fetch()
             # The oracle's answers are computed while the workers import torch.
             wait_jobs = _in_background(lambda: PartJobs(assignment.parts, out_dir,
                                                          options.profile))

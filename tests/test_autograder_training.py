@@ -147,3 +147,37 @@ def test_does_a_block_without_forward_hear_about_the_indent_not_a_stub():
     msg = 'NotImplementedError: Module [Residual] is missing the required "forward" function'
     _, message = training.score_training(student("error", message=msg), REFERENCE, PROFILE, 2.0)
     assert "no forward method" in message and "not implemented yet" not in message
+
+
+@pytest.mark.data
+def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch):
+    """The sandbox binds the data root and the folders its links point to only if they exist
+    when the workers start. On a fresh machine the links were made later (by the reference
+    run, in a background thread), so a CI run's workers saw no data and a full-marks
+    submission scored 0."""
+    from autograder import pipeline, sandbox
+    from autograder.assignments import get_assignment
+    from conftest import REPO, real_fashion_mnist
+
+    monkeypatch.setenv("CNN_DATA", str(tmp_path / "fresh-home" / "data"))
+    shared = real_fashion_mnist()  # the read-only copy: the fresh root has nothing yet
+    seen: dict[str, set[str]] = {}
+
+    class Stop(Exception):
+        pass
+
+    def pool_that_notes_what_it_would_bind(*args, **kwargs):
+        seen["paths"] = sandbox._data_paths()
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "WorkerPool", pool_that_notes_what_it_would_bind)
+    monkeypatch.setattr(pipeline, "PartJobs", lambda *a, **k: None)  # no reference run
+    dest = tmp_path / "submitted" / "alice" / "assignment1"
+    dest.mkdir(parents=True)
+    (dest / "assignment1.ipynb").write_bytes(
+        (REPO / "exercises/assignment1/assignment1.ipynb").read_bytes())
+    with pytest.raises(Stop):
+        pipeline.grade(get_assignment("assignment1"), [tmp_path / "submitted"],
+                       tmp_path / "out", pipeline.Options())
+    needed = {str(f.resolve().parent) for f in shared.iterdir() if f.name.endswith(".gz")}
+    assert needed <= seen["paths"], (needed, seen["paths"])

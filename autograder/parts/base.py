@@ -69,6 +69,11 @@ class Part:
         a part that trains would pass ``CNN_DATA`` and ``CNN_QUICK`` here."""
         return {}
 
+    def fetch(self) -> None:
+        """Put on disk what the workers must read (e.g. the training data). Runs in the
+        grader before the workers start, because the sandbox binds only folders that exist
+        by then; raise ``training.SetupError`` when that is impossible."""
+
     def prepare(self, out_dir: Path, profile: str) -> None:
         """Work done once per run in the grader before any job (e.g. a reference run)."""
 

@@ -91,19 +91,25 @@ class ResidualTraining(Part):
     def profile_for(self, run_profile: str) -> training.Profile:
         return training.select_profile(run_profile, "cuda" if gpu_present() else "cpu")
 
-    def prepare(self, out_dir: Path, run_profile: str) -> None:
-        """Find the data, and train the reference block (or read its cached result)."""
+    def fetch(self) -> None:
+        """Link (or download) Fashion-MNIST into the data root while we may still write,
+        before the workers start: their sandbox binds the data root and the folders its
+        links point to only if these exist then."""
         from cnncourse.config import data_root
         from cnncourse.data import find_raw_folder
 
-        self._profile = profile = self.profile_for(run_profile)
         try:
-            self._raw = find_raw_folder()  # links the raw files while we may still write
+            self._raw = find_raw_folder()
         except Exception as exc:  # noqa: BLE001 - no files and no download
             raise training.SetupError(
                 f"residual_training needs Fashion-MNIST and cannot find or download it "
                 f"({type(exc).__name__}: {exc}). Put the four .gz files in "
                 f"$CNN_DATA/FashionMNIST/raw (now {data_root()}) and run again.") from None
+
+    def prepare(self, out_dir: Path, run_profile: str) -> None:
+        """Find the data, and train the reference block (or read its cached result)."""
+        self._profile = profile = self.profile_for(run_profile)
+        self.fetch()  # again: cheap when the files are there, and callers may skip grade()
         cache = Path(os.environ.get(_CACHE_ENV) or Path(out_dir) / ".reference")
         if profile.name not in self._references:
             self._references[profile.name] = training.reference_result(profile, cache)
