@@ -24,6 +24,14 @@ class Assignment:
     setup_ids: tuple[str, ...]          # locked source cells every part runs first
     parts: tuple[Part, ...]
 
+    def __post_init__(self) -> None:
+        names = {p.name for p in self.parts}
+        for part in self.parts:  # the checks a part rests on are graded beside it
+            missing = [name for name, _ in part.requires if name not in names]
+            if missing:
+                raise ValueError(f"{self.id}: part {part.name} rests on {missing}, which "
+                                 f"this assignment does not grade")
+
     def source_path(self, course_root: Path = COURSE_ROOT) -> Path:
         return course_root / "solutions" / self.id / self.notebook
 

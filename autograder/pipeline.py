@@ -351,7 +351,8 @@ class _Run:
                 if len(got[i]) < len(parts):
                     continue
                 sub, _, fp = pending[i]
-                graded = () if i in errors else tuple(got[i][p.name] for p in parts)
+                graded = () if i in errors else tuple(p.gate(got[i][p.name], got[i])
+                                                      for p in parts)
                 result = SubmissionResult(
                     sub.student_id, graded, sum(self.points.values()), errors.get(i),
                     sub.origin, fp, round(sum(p.seconds for p in graded), 3), sub.key)

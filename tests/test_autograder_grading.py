@@ -182,7 +182,9 @@ def test_does_the_gradebook_hold_each_students_part_scores(graded):
 # fixture -> (expected training score, words its feedback must contain)
 TRAINING = {
     "solution": (2.0, "Passed"),
-    "residual_training__main_path_detached": (0.5, "Expected validation accuracy of at least"),
+    # it trains (0.5 on its own) but falls short; and its gradients do not reach every
+    # weight, which the training points rest on
+    "residual_training__main_path_detached": (0.0, "Expected validation accuracy of at least"),
     "residual_training__loss_explodes": (0.0, "NaN or infinite"),
     "residual__no_1x1_when_shape_changes": (0.0, "failed with RuntimeError"),
     "residual__forward_indented_wrong": (0.0, "forward"),

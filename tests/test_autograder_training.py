@@ -181,3 +181,59 @@ def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch)
                        tmp_path / "out", pipeline.Options())
     needed = {str(f.resolve().parent) for f in shared.iterdir() if f.name.endswith(".gz")}
     assert needed <= seen["paths"], (needed, seen["paths"])
+
+
+def _residual_result(failing: tuple[str, ...] = ()) -> "PartResult":
+    from autograder.parts.residual import Residual
+    from autograder.results import CheckResult, PartResult
+
+    checks = [CheckResult(s.name, s.name not in failing, s.weight, "m", s.hidden)
+              for s in Residual.checks]
+    return PartResult.from_checks("residual", 9.0, checks)
+
+
+def _training_result(score: float = 2.0) -> "PartResult":
+    from autograder.results import CheckResult, PartResult
+
+    return PartResult("residual_training", score, 2.0, "Passed.",
+                      (CheckResult("ResNet-18 from your block trains", True, 1.0, "passed"),),
+                      seconds=12.5)
+
+
+def test_does_the_training_part_keep_its_points_when_the_block_checks_pass():
+    result = _training_result()
+    assert ResidualTraining().gate(result, {"residual": _residual_result()}) is result
+
+
+@pytest.mark.parametrize("failing", ["gradients reach every parameter",
+                                     "forward pass in evaluation mode"])
+def test_does_a_failed_block_check_cancel_the_training_points(failing):
+    gated = ResidualTraining().gate(_training_result(),
+                                    {"residual": _residual_result((failing,))})
+    assert gated.score == 0.0 and gated.max_score == 2.0 and gated.seconds == 12.5
+    assert f"residual: {failing}" in gated.feedback and "would have scored 2 of 2" in \
+        gated.feedback
+    assert gated.checks[0].passed is False and len(gated.checks) == 2
+    assert gated.checks[0].weight == 1.0 and gated.checks[1].weight == 0.0  # score = weights
+    assert gated.feedback.endswith("What this part found on its own: Passed.")
+
+
+def test_does_a_shape_mistake_alone_leave_the_training_points():
+    result = _training_result()
+    other = _residual_result(("parameter count",))
+    assert ResidualTraining().gate(result, {"residual": other}) is result
+
+
+def test_does_a_residual_part_that_could_not_run_cancel_the_training_points():
+    from autograder.results import PartResult
+
+    gated = ResidualTraining().gate(_training_result(),
+                                    {"residual": PartResult.zero("residual", 9.0, "no class")})
+    assert gated.score == 0.0 and "gradients reach every parameter" in gated.feedback
+
+
+def test_is_an_assignment_refused_when_a_part_rests_on_one_it_does_not_grade():
+    from autograder.assignments import Assignment
+
+    with pytest.raises(ValueError, match="rests on"):
+        Assignment("x", "x.ipynb", ("setup",), (ResidualTraining(),))

@@ -10,6 +10,10 @@ back a perfect history. The training result comes from the student's own process
 grader does not take its word: it measures the accuracy itself from the trained weights the
 worker ships, with the reference block's forward pass (``autograder/verification.py``). A
 forgery without weights, and one with untrained weights and a made-up accuracy, earn nothing.
+
+A real run of a correct *copy* of the block, trained in the student's process while their
+own block cannot learn, ships weights that do reproduce its accuracy. It earns nothing
+because the training part rests on the residual part's forward and gradient checks.
 """
 from __future__ import annotations
 
@@ -70,7 +74,52 @@ def _weights(profile):
 ''')
 assert FORGED_WITH_WEIGHTS != FORGED_TRAINING
 
+# Honest training, but of a correct copy of the block: the student's own block has its main
+# path detached (same outputs, so the shipped weights reproduce the reported accuracy), and
+# the answer cell swaps in a training module that trains the copy instead.
+TRAINS_A_COPY = '''import sys
+import types
+
+
+class _Copy(nn.Module):
+    def __init__(self, num_channels, use_1x1conv=False, strides=1):
+        super().__init__()
+        self.conv1 = nn.LazyConv2d(num_channels, kernel_size=3, padding=1, stride=strides)
+        self.conv2 = nn.LazyConv2d(num_channels, kernel_size=3, padding=1)
+        self.conv3 = None
+        if use_1x1conv:
+            self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1, stride=strides)
+        self.bn1 = nn.LazyBatchNorm2d()
+        self.bn2 = nn.LazyBatchNorm2d()
+
+    def forward(self, X):
+        Y = F.relu(self.bn1(self.conv1(X)))
+        Y = self.bn2(self.conv2(Y))
+        shortcut = X if self.conv3 is None else self.conv3(X)
+        return F.relu(Y + shortcut)
+
+
+class Residual(_Copy):
+    """The copy's outputs, with the main path cut off from the gradient: it cannot learn."""
+
+    def forward(self, X):
+        Y = F.relu(self.bn1(self.conv1(X)))
+        Y = self.bn2(self.conv2(Y)).detach()
+        shortcut = X if self.conv3 is None else self.conv3(X)
+        return F.relu(Y + shortcut)
+
+
+try:
+    import training as _real
+except ImportError:
+    _real = None
+if _real is not None:
+    sys.modules["training"] = types.SimpleNamespace(
+        train_resnet=lambda residual_cls, profile, **kw: _real.train_resnet(_Copy, profile, **kw))
+'''
+
 FORGED = "residual_training__forges_its_training_result_scores_zero"
+COPY = "residual_training__trains_a_correct_copy_in_its_own_process_scores_zero"
 FORGED_WEIGHTS = "residual_training__forges_result_and_ships_untrained_weights"
 
 pytestmark = [pytest.mark.slow, pytest.mark.data, pytest.mark.skipif(
@@ -82,7 +131,8 @@ def graded(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("training")
     subs = tmp / "submissions"
     subs.mkdir()
-    for name, code in ((FORGED, FORGED_TRAINING), (FORGED_WEIGHTS, FORGED_WITH_WEIGHTS)):
+    for name, code in ((FORGED, FORGED_TRAINING), (FORGED_WEIGHTS, FORGED_WITH_WEIGHTS),
+                       (COPY, TRAINS_A_COPY)):
         (subs / f"{name}.ipynb").write_bytes(
             fx.notebook_bytes(fx.build({"residual_answer": code})))
     out = tmp / "out"
@@ -106,3 +156,16 @@ def test_does_a_forged_training_result_earn_nothing(graded, name, student, words
     part = graded[student][name]
     assert part["score"] == 0.0, part["feedback"]
     assert words in part["feedback"], part["feedback"]
+
+
+@pytest.mark.parametrize("name", TRAINING_PARTS)
+def test_does_training_a_correct_copy_in_process_earn_nothing(graded, name):
+    """Its run is real and its weights reproduce its accuracy, so only the gate stops it:
+    the residual part finds that gradients do not reach the student's own block."""
+    residual, part = graded[COPY]["residual"], graded[COPY][name]
+    failed = [c["name"] for c in residual["checks"] if not c["passed"]]
+    assert failed == ["gradients reach every parameter"], residual["feedback"]
+    assert part["score"] == 0.0, part["feedback"]
+    assert "Not counted" in part["feedback"] and "gradients reach every parameter" in \
+        part["feedback"], part["feedback"]
+    assert "would have scored 2 of 2" in part["feedback"], part["feedback"]  # the attack ran

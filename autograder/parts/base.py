@@ -8,7 +8,7 @@ Adding a part means writing one such class and listing it in ``assignments.py``.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,34 @@ class Part:
         """Environment variables for the worker's child (it starts with almost none);
         a part that trains would pass ``CNN_DATA`` and ``CNN_QUICK`` here."""
         return {}
+
+    # Checks of other parts this part's points rest on: ((part name, (check names...)), ...).
+    # When one of them fails, ``gate`` sets this part's score to zero, with the reason.
+    requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    requires_why: str = ""
+
+    def gate(self, result: PartResult, others: dict[str, PartResult]) -> PartResult:
+        """This part's result once every part of the submission is graded: zero when a check
+        named in ``requires`` failed (or its part could not run), else unchanged."""
+        if not self.requires or result.score == 0:
+            return result
+        failed = []
+        for part, names in self.requires:
+            passed = {c.name for c in others[part].checks if c.passed}
+            failed += [f"{part}: {n}" for n in names if n not in passed]
+        if not failed:
+            return result
+        why = (f"Not counted, because a check this part rests on failed ({'; '.join(failed)}). "
+               f"{self.requires_why} Fix those checks first; without them this part would "
+               f"have scored {result.score:g} of {result.max_score:g}.")
+        # The gate carries all the weight, so score = max x passed weight / all weight holds;
+        # the part's own checks stay on the page for what they say.
+        weight = sum(c.weight for c in result.checks) or 1.0
+        checks = (CheckResult("the checks this part rests on pass", False, weight, why),
+                  *(replace(c, weight=0.0) for c in result.checks))
+        return PartResult(result.name, 0.0, result.max_score,
+                          f"{why} What this part found on its own: {result.feedback}", checks,
+                          result.output, result.seconds, result.figures, result.notes)
 
     def fetch(self) -> None:
         """Put on disk what the workers must read (e.g. the training data). Runs in the

@@ -121,6 +121,13 @@ def _make_config(cid: int, channels: int, use_1x1: bool, strides: int, shape: tu
                   expected, mutants)
 
 
+# The checks that make a block stand for the reference block in training (see
+# ResidualTraining.requires): same forward pass in both modes, and every weight learns.
+FORWARD_TRAIN = "forward pass in training mode"
+FORWARD_EVAL = "forward pass in evaluation mode"
+GRADIENTS = "gradients reach every parameter"
+
+
 class Residual(Part):
     name = "residual"
     grade_id = "residual"
@@ -132,9 +139,9 @@ class Residual(Part):
               CheckSpec("output shape with the 1x1 convolution", 1.0),
               CheckSpec("attributes conv1, conv2, conv3, bn1, bn2", 1.0, hidden=True),
               CheckSpec("parameter count", 1.0, hidden=True),
-              CheckSpec("forward pass in training mode", 1.5, hidden=True),
-              CheckSpec("forward pass in evaluation mode", 1.5, hidden=True),
-              CheckSpec("gradients reach every parameter", 1.0, hidden=True))
+              CheckSpec(FORWARD_TRAIN, 1.5, hidden=True),
+              CheckSpec(FORWARD_EVAL, 1.5, hidden=True),
+              CheckSpec(GRADIENTS, 1.0, hidden=True))
 
     @cached_property
     def configs(self) -> list[Config]:

@@ -18,6 +18,7 @@ from .. import training, verification, wire
 from ..report import Report, error_info
 from ..results import CheckResult, Figure, PartResult
 from .base import Part
+from .residual import FORWARD_EVAL, FORWARD_TRAIN, GRADIENTS
 
 __all__ = ["ResidualTraining", "gpu_present"]
 
@@ -78,6 +79,14 @@ class ResidualTraining(Part):
     file_bytes = 40 << 20  # the report carries the trained weights: 22 MB in float16
     own_timeout = True  # its limit follows from the reference run, not from --timeout
     worker_files = (Path(training.__file__).resolve(),)
+    # The grader measures the accuracy of the shipped weights with the reference block's
+    # forward pass; that number stands for the student's block only when the two compute
+    # the same thing and every weight learns. Otherwise a student could train a correct
+    # copy of the block in their own process and ship its weights.
+    requires = (("residual", (FORWARD_TRAIN, FORWARD_EVAL, GRADIENTS)),)
+    requires_why = ("The grader measures your trained network with the reference block's "
+                    "forward pass, which stands for your block only when your block computes "
+                    "the same outputs and passes gradients to every weight.")
 
     def __init__(self) -> None:
         self._references: dict[str, dict] = {}
