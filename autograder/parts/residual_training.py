@@ -91,6 +91,7 @@ class ResidualTraining(Part):
     def __init__(self) -> None:
         self._references: dict[str, dict] = {}
         self._profile: training.Profile | None = None
+        self._raw: Path | None = None  # the raw files' folder, set by fetch()
 
     # --- run set-up (in the grader, once per run) -------------------------------------
     @property
@@ -116,9 +117,11 @@ class ResidualTraining(Part):
                 f"$CNN_DATA/FashionMNIST/raw (now {data_root()}) and run again.") from None
 
     def prepare(self, out_dir: Path, run_profile: str) -> None:
-        """Find the data, and train the reference block (or read its cached result)."""
+        """Train the reference block (or read its cached result). ``grade`` has fetched the
+        data by now; a caller that did not gets it fetched here."""
         self._profile = profile = self.profile_for(run_profile)
-        self.fetch()  # again: cheap when the files are there, and callers may skip grade()
+        if self._raw is None:
+            self.fetch()
         cache = Path(os.environ.get(_CACHE_ENV) or Path(out_dir) / ".reference")
         if profile.name not in self._references:
             self._references[profile.name] = training.reference_result(profile, cache)
