@@ -1,29 +1,9 @@
 """Shared test set-up: where the repository is, and the skips behind the gpu and data markers."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def real_fashion_mnist() -> Path | None:
-    """The folder holding the four real Fashion-MNIST .gz files, without linking or downloading."""
-    from cnncourse import data
-    from cnncourse.config import data_root
-
-    names = [name for pair in data.FILES.values() for name in pair]
-    for folder in [data_root() / "FashionMNIST" / "raw", *data._shared_copies()]:
-        if all((folder / name).is_file() for name in names):
-            return folder
-    return None
+from helpers import REPO, cuda_available, real_fashion_mnist
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from autograder.assignments import get_assignment
 from autograder.release import release
-from conftest import REPO
+from helpers import REPO
 
 SOURCE = REPO / "solutions/assignment1/assignment1.ipynb"
 RELEASED = REPO / "exercises/assignment1/assignment1.ipynb"

@@ -13,7 +13,7 @@ import pytest
 
 from autograder.assignments import get_assignment
 from autograder.pipeline import Options, grade
-from conftest import REPO
+from helpers import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "assignment1"
 POINTS = {"corr2d": 3.0, "pool2d": 3.0, "residual": 4.0, "residual_training": 2.0}

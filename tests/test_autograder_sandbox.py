@@ -22,7 +22,7 @@ from autograder.parts.base import Part
 from autograder.pool import WorkerPool, default_private_dirs
 from autograder.report import Report, error_info, parse_report
 from autograder.results import CheckResult, Figure, PartResult
-from conftest import REPO
+from helpers import REPO
 
 CANARY = "AUTOGRADER_TEST_CANARY"
 

@@ -157,7 +157,7 @@ def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch)
     submission scored 0."""
     from autograder import pipeline, sandbox
     from autograder.assignments import get_assignment
-    from conftest import REPO, real_fashion_mnist
+    from helpers import REPO, real_fashion_mnist
 
     monkeypatch.setenv("CNN_DATA", str(tmp_path / "fresh-home" / "data"))
     shared = real_fashion_mnist()  # the read-only copy: the fresh root has nothing yet

@@ -15,7 +15,7 @@ from autograder import compare, feedback, notebook, submissions, wire
 from autograder.parts.base import static_library_uses
 from autograder.report import Value
 from autograder.results import CheckResult, Figure, GradingRun, PartResult, SubmissionResult
-from conftest import REPO
+from helpers import REPO
 
 SOLUTION = REPO / "solutions/assignment1/assignment1.ipynb"
 ANSWER_NAMES = {"corr2d_answer": "corr2d", "pool2d_answer": "pool2d",

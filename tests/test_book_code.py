@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from test_notebooks import chapter_notebooks
 
 PACKAGE_MODULES = ("cnncourse.ops", "cnncourse.models")

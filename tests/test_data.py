@@ -254,7 +254,7 @@ def test_does_the_data_root_follow_cnn_data(small_dataset, monkeypatch):
 # --- the real thing ------------------------------------------------------------------------
 @pytest.mark.data
 def test_is_the_real_fashion_mnist_complete_and_balanced():
-    from conftest import real_fashion_mnist
+    from helpers import real_fashion_mnist
 
     folder = real_fashion_mnist()
     root = folder.parent.parent  # <root>/FashionMNIST/raw: read in place, nothing is linked

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 # The first cell of every notebook (a no-op outside Colab). Chapters must match it exactly.
 COLAB_SETUP = '''\

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
 import redteam_attacks as attack  # noqa: E402

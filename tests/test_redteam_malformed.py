@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from autograder import assignments, cli
-from conftest import REPO
+from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
 import redteam_inputs as inputs  # noqa: E402

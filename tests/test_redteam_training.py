@@ -24,7 +24,7 @@ import pytest
 
 from autograder.assignments import get_assignment
 from autograder.pipeline import Options, grade
-from conftest import REPO
+from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
 import redteam_support as support  # noqa: E402

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from test_notebooks import CHAPTERS, toc_files
 
 pytestmark = pytest.mark.browser
