@@ -50,7 +50,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
         raise ValueError(f"{path}: {len(raw)} bytes, expected {expected} for shape {shape}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))  # big-endian on disk: to native byte order
 
 
 def _shared_copies() -> list[Path]:
@@ -65,7 +66,7 @@ def _complete(folder: Path) -> bool:
 
 
 def find_raw_folder(root: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Return ``<root>/FashionMNIST/raw`` holding the four .gz files, linking or downloading them."""
+    """Return ``<root>/FashionMNIST/raw`` holding the four .gz files, linking or fetching them."""
     raw = Path(root or data_root()).expanduser() / "FashionMNIST" / "raw"
     if _complete(raw):
         return raw
@@ -208,7 +209,8 @@ class FashionMNIST:
             if resized:
                 chunks = [_resize(images[i:i + 4096], self.resize, dtype)
                           for i in range(0, n, 4096)]
-                images = torch.cat(chunks) if chunks else images.new_empty((0, 1, h, w), dtype=dtype)
+                images = (torch.cat(chunks) if chunks
+                          else images.new_empty((0, 1, h, w), dtype=dtype))
             self._cache[key] = (images, labels, resized)
         return self._cache[key]
 
@@ -223,7 +225,9 @@ class FashionMNIST:
         X, y = batch
         labels = labels if labels is not None else self.text_labels(y)
         fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.6 * nrows), squeeze=False)
-        for ax, img, label in zip(axes.flat, X, labels):
+        # not strict: the grid shows the first nrows * ncols images, and a short batch leaves
+        # the last axes empty
+        for ax, img, label in zip(axes.flat, X, labels, strict=False):
             ax.imshow(img.squeeze(0).cpu().numpy(), cmap="gray")
             ax.set_title(label, fontsize=9)
             ax.axis("off")

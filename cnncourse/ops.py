@@ -33,7 +33,9 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """(c_i, h, w) input, (c_i, kh, kw) kernel -> one (oh, ow) map: a sum over channels."""
-    return sum(corr2d(x, k) for x, k in zip(X, K))
+    # no strict=: chapter 4 shows this definition as d2l writes it, and tests/test_book_code.py
+    # holds the two equal; matching the channel counts is the caller's part
+    return sum(corr2d(x, k) for x, k in zip(X, K))  # noqa: B905
 
 
 def corr2d_multi_in_out(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:

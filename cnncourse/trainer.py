@@ -13,86 +13,16 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field, asdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from .config import compile_requested, default_device, quick_mode
+from .config import compile_requested, default_device
+from .history import History, describe_run
+from .progress import Progress
 
 __all__ = ["Trainer", "History", "describe_run"]
-
-
-@dataclass
-class History:
-    """Per-epoch metrics of one ``fit``; ``val_acc[-1]`` is the final validation accuracy."""
-
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    epoch_seconds: list[float] = field(default_factory=list)
-    device: str = ""
-    device_name: str = ""
-    num_train: int = 0
-    num_val: int = 0
-    setup_seconds: float = 0.0  # data transfer, lazy-layer materialization, compilation warm-up
-    stopped: str | None = None  # why training ended early (e.g. "non-finite loss"), else None
-
-    @property
-    def epochs(self) -> int:
-        return len(self.train_loss)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def examples_per_second(self) -> float:
-        total = sum(self.epoch_seconds)
-        return self.num_train * self.epochs / total if total else 0.0
-
-    def plot(self, ax=None, title: str | None = None):
-        """Training loss and accuracy with validation accuracy per epoch; returns the figure."""
-        import matplotlib.pyplot as plt
-
-        own = ax is None
-        if own:
-            fig, ax = plt.subplots(figsize=(5.0, 3.2))
-        else:
-            fig = ax.figure
-        ax.clear()
-        x = list(range(1, self.epochs + 1))
-        ax.plot(x, self.train_loss, "-o", ms=3, label="train loss")
-        ax.plot(x, self.train_acc, "--s", ms=3, label="train acc")
-        ax.plot(x, self.val_acc, "-.^", ms=3, label="val acc")
-        ax.set_xlabel("epoch")
-        ax.set_xlim(0.5, max(self.epochs, 1) + 0.5)
-        finite = [v for v in self.train_loss if math.isfinite(v)]
-        ax.set_ylim(0, max([1.0, *finite]) * 1.05)  # a diverged run still plots
-        ax.grid(alpha=0.3)
-        ax.legend(loc="center right", fontsize=8)
-        if title:
-            ax.set_title(title, fontsize=10)
-        if own:  # a caller's figure keeps its own layout engine
-            fig.tight_layout()
-        return fig
-
-    def summary(self) -> str:
-        if not self.epochs:
-            return "no epochs run"
-        return (f"{self.epochs} epochs on {self.device_name or self.device}: "
-                f"train loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
-                f"val acc {self.val_acc[-1]:.3f}; {sum(self.epoch_seconds):.1f} s "
-                f"({self.examples_per_second():,.0f} examples/s)")
-
-
-def describe_run(history: History, data, wall: float, reference: float) -> str:
-    """One honest line about a training run: its kind, size, hardware, time and result,
-    beside d2l's published 10-epoch accuracy ``reference`` for the same model."""
-    kind = "REDUCED run (CNN_QUICK=1)" if quick_mode() else "Full run"
-    note = f", stopped early: {history.stopped}" if history.stopped else ""
-    return (f"{kind}: {history.epochs} epochs on {len(data.train):,} training images{note}; "
-            f"{history.device_name}; {wall:.0f} s wall time; final validation accuracy "
-            f"{history.val_acc[-1]:.3f} on {len(data.val):,} images "
-            f"(d2l 1.0.3 after 10 full epochs: {reference:.2f})")
 
 
 def _in_notebook() -> bool:
@@ -102,31 +32,45 @@ def _in_notebook() -> bool:
 
 
 class _Progress:
-    """A progress bar on a terminal; one line per epoch anywhere else (notebooks, CI logs)."""
+    """The trainer's display: a bar on a terminal, one line per epoch on stdout everywhere."""
 
     def __init__(self, enabled: bool, epochs: int, steps: int):
-        self.enabled, self.epochs, self.steps = enabled, epochs, steps
-        self.tty = enabled and sys.stderr.isatty()
-        self.last = 0.0
+        self.epochs, self.steps = epochs, steps
+        self.out = Progress(sys.stderr, enabled, width=30, columns=60)
 
     def step(self, epoch: int, step: int) -> None:
-        now = time.perf_counter()
-        if self.tty and now - self.last > 0.2:  # the counter needs no device sync
-            self.last = now
+        if self.out.tty:  # the counter needs no device sync
             done = (epoch * self.steps + step) / (self.epochs * self.steps)
-            bar = "#" * int(30 * done)
-            sys.stderr.write(f"\r[{bar:<30}] epoch {epoch + 1}/{self.epochs}")
-            sys.stderr.flush()
+            self.out.bar(done, f"epoch {epoch + 1}/{self.epochs}")
 
     def epoch(self, history: History) -> None:
-        if not self.enabled:
-            return
-        if self.tty:
-            sys.stderr.write("\r" + " " * 60 + "\r")
         i = history.epochs
-        print(f"epoch {i:>2}/{self.epochs}  train loss {history.train_loss[-1]:.3f}  "
-              f"train acc {history.train_acc[-1]:.3f}  val acc {history.val_acc[-1]:.3f}  "
-              f"({history.epoch_seconds[-1]:.1f} s)", flush=True)
+        self.out.line(f"epoch {i:>2}/{self.epochs}  train loss {history.train_loss[-1]:.3f}  "
+                      f"train acc {history.train_acc[-1]:.3f}  val acc {history.val_acc[-1]:.3f}  "
+                      f"({history.epoch_seconds[-1]:.1f} s)", stream=sys.stdout)
+
+
+@dataclass
+class _Run:
+    """What one ``fit`` works on: the data on the device, the model and its optimizer."""
+
+    model: object
+    net: object  # the model, or its torch.compile wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: object  # a LambdaLR, or None
+    Xtr: torch.Tensor
+    ytr: torch.Tensor
+    Xva: torch.Tensor
+    yva: torch.Tensor
+    prep: Callable
+    prep_val: Callable
+    batch: int
+    steps: int
+    gen: torch.Generator
+    history: History
+    progress: _Progress
+    live: object  # a _LivePlot, or None
+    budget: float | None  # a deadline on time.perf_counter, or None
 
 
 class Trainer:
@@ -187,6 +131,25 @@ class Trainer:
     # --- the loop -----------------------------------------------------------------------
     def fit(self, model, data) -> History:
         t0 = time.perf_counter()
+        run = self._start(model, data, t0)
+        history = run.history
+        for epoch in range(self.max_epochs):
+            _sync(self.device)
+            start = time.perf_counter()
+            loss_sum, correct, done, over = self._train_epoch(run, epoch)
+            if done == 0:  # out of time as this epoch began: the last one recorded stands
+                history.stopped = self._out_of_time()
+                break
+            self._record_epoch(run, start, loss_sum, correct, done)
+            history.stopped = self._stop_reason(run, epoch, over)
+            if history.stopped:
+                break
+        if run.live is not None:
+            run.live.close()
+        return history
+
+    def _start(self, model, data, t0: float) -> _Run:
+        """The data on the device, the model prepared, the optimizer, history and displays."""
         dtype = torch.bfloat16 if self.amp and self.device.type == "cuda" else torch.float32
         Xtr, ytr, tr_resized = data.tensors(True, self.device, dtype)
         Xva, yva, va_resized = data.tensors(False, self.device, dtype)
@@ -202,7 +165,6 @@ class Trainer:
         net = self._prepare_model(model, example)
         optimizer = model.configure_optimizers()
         scheduler = self._scheduler(optimizer, steps * self.max_epochs)
-        mf = self._memory_format()
         gen = torch.Generator(device=self.device).manual_seed(self.seed)
         history = History(device=self.device.type, device_name=_device_name(self.device),
                           num_train=steps * batch, num_val=len(yva))
@@ -211,56 +173,65 @@ class Trainer:
         live = _LivePlot() if self.plot and _in_notebook() else None
         history.setup_seconds = time.perf_counter() - t0
         budget = None if self.time_budget is None else t0 + self.time_budget  # a deadline
-        for epoch in range(self.max_epochs):
-            _sync(self.device)
-            start = time.perf_counter()
-            model.train()
-            loss_sum = torch.zeros((), device=self.device)
-            correct = torch.zeros((), device=self.device, dtype=torch.long)
-            order = torch.randperm(n, device=self.device, generator=gen)
-            done, over = 0, False
-            for step in range(steps):
-                if budget is not None and (done or epoch) and time.perf_counter() > budget:
-                    over = True  # checked per step: a slow model never runs a whole epoch over
-                    break
-                idx = order[step * batch:(step + 1) * batch]
-                X = prep(Xtr[idx]).contiguous(memory_format=mf)
-                y = ytr[idx]
-                with self._autocast():
-                    logits = net(X)
-                loss = model.loss(logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.argmax(dim=1) == y).sum()
-                done += 1
-                progress.step(epoch, step)
-            if done == 0:  # out of time as this epoch began: the last one recorded stands
-                history.stopped = f"time budget of {self.time_budget:g} s reached"
+        return _Run(model, net, optimizer, scheduler, Xtr, ytr, Xva, yva, prep, prep_val,
+                    batch, steps, gen, history, progress, live, budget)
+
+    def _train_epoch(self, run: _Run, epoch: int):
+        """One pass in a fresh random order: (loss sum, correct count, steps done, out of time).
+
+        The sums stay on the device; nothing here waits for it."""
+        run.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        n, batch, mf = len(run.ytr), run.batch, self._memory_format()
+        order = torch.randperm(n, device=self.device, generator=run.gen)
+        done, over = 0, False
+        for step in range(run.steps):
+            if run.budget is not None and (done or epoch) and time.perf_counter() > run.budget:
+                over = True  # checked per step: a slow model never runs a whole epoch over
                 break
-            val_loss, val_acc = self.evaluate(model, Xva, yva, batch, prep_val)
-            history.train_loss.append(loss_sum.item() / (done * batch))  # the one sync
-            history.train_acc.append(correct.item() / (done * batch))
-            history.val_loss.append(val_loss)
-            history.val_acc.append(val_acc)
-            _sync(self.device)
-            history.epoch_seconds.append(time.perf_counter() - start)
-            progress.epoch(history)
-            if live is not None:
-                live.update(history)
-            if not math.isfinite(history.train_loss[-1]):
-                history.stopped = f"non-finite training loss in epoch {epoch + 1}"
-                break
-            last = epoch == self.max_epochs - 1
-            if over or (budget is not None and not last and time.perf_counter() > budget):
-                history.stopped = f"time budget of {self.time_budget:g} s reached"
-                break
-        if live is not None:
-            live.close()
-        return history
+            idx = order[step * batch:(step + 1) * batch]
+            X = run.prep(run.Xtr[idx]).contiguous(memory_format=mf)
+            y = run.ytr[idx]
+            with self._autocast():
+                logits = run.net(X)
+            loss = run.model.loss(logits, y)
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            run.optimizer.step()
+            if run.scheduler is not None:
+                run.scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum()
+            done += 1
+            run.progress.step(epoch, step)
+        return loss_sum, correct, done, over
+
+    def _record_epoch(self, run: _Run, start: float, loss_sum, correct, done: int) -> None:
+        """Validate, read the epoch's sums (the one host sync), time it, show it."""
+        history, seen = run.history, done * run.batch
+        val_loss, val_acc = self.evaluate(run.model, run.Xva, run.yva, run.batch, run.prep_val)
+        history.train_loss.append(loss_sum.item() / seen)  # the one sync
+        history.train_acc.append(correct.item() / seen)
+        history.val_loss.append(val_loss)
+        history.val_acc.append(val_acc)
+        _sync(self.device)
+        history.epoch_seconds.append(time.perf_counter() - start)
+        run.progress.epoch(history)
+        if run.live is not None:
+            run.live.update(history)
+
+    def _stop_reason(self, run: _Run, epoch: int, over: bool) -> str | None:
+        """Why training ends after this epoch (a non-finite loss, the time budget), else None."""
+        if not math.isfinite(run.history.train_loss[-1]):
+            return f"non-finite training loss in epoch {epoch + 1}"
+        last = epoch == self.max_epochs - 1
+        if over or (run.budget is not None and not last and time.perf_counter() > run.budget):
+            return self._out_of_time()
+        return None
+
+    def _out_of_time(self) -> str:
+        return f"time budget of {self.time_budget:g} s reached"
 
     @torch.no_grad()
     def evaluate(self, model, X, y, batch: int, prep=None) -> tuple[float, float]:

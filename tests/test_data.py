@@ -1,4 +1,5 @@
-"""Does cnncourse.data read IDX files, serve Fashion-MNIST batches and find the raw files as documented?
+"""Does cnncourse.data read IDX files, serve Fashion-MNIST batches and find the raw files as
+documented?
 
 Most tests write small IDX files of their own into ``tmp_path``; one ``data``-marked test reads
 the real Fashion-MNIST and is skipped when it is absent.
@@ -86,7 +87,8 @@ def test_does_read_idx_reject_a_file_with_a_bad_magic_number(tmp_path: Path):
 def test_does_read_idx_name_the_size_of_a_truncated_file(tmp_path: Path):
     path = tmp_path / "images.gz"
     path.write_bytes(gzip.compress(idx_bytes(np.zeros((5, 28, 28), np.uint8))[:-10]))
-    with pytest.raises(ValueError, match=r"images\.gz: 3926 bytes, expected 3936 for shape \(5, 28, 28\)"):
+    expected = r"images\.gz: 3926 bytes, expected 3936 for shape \(5, 28, 28\)"
+    with pytest.raises(ValueError, match=expected):
         data.read_idx(path)
 
 

@@ -1,4 +1,5 @@
-"""Do cnncourse's from-scratch operations agree with PyTorch, and do its models have the right shapes?
+"""Do cnncourse's from-scratch operations agree with PyTorch, and do its models have the right
+shapes?
 
 ``torch.nn.functional`` is the oracle for the operations (computed in float64); the shapes of
 the networks are the ones published for LeNet, VGG and ResNet-18 in d2l.ai, chapters 7 and 8.

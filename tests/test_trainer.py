@@ -122,8 +122,9 @@ def test_does_a_training_set_smaller_than_a_batch_still_train():
 
 
 def test_does_it_train_a_course_model_on_the_course_data_module(tmp_path):
-    from cnncourse.data import FashionMNIST
     from test_data import fake_fashion_mnist
+
+    from cnncourse.data import FashionMNIST
 
     fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw", num_train=64, num_val=32)
     data = FashionMNIST(batch_size=16, root=tmp_path, download=False)
@@ -181,6 +182,26 @@ def test_does_progress_print_one_line_per_epoch_outside_a_notebook(capsys):
     assert re.fullmatch(r"epoch  1/2  train loss \d\.\d{3}  train acc \d\.\d{3}  "
                         r"val acc \d\.\d{3}  \(\d+\.\d s\)", lines[0]), lines[0]
     assert plt.get_fignums() == open_figures, "plot=True must not draw outside a notebook"
+
+
+def test_does_a_terminal_get_the_bar_on_stderr_and_the_same_lines_on_stdout(capsys,
+                                                                           monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fit(max_epochs=2, progress=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch  2/2  train loss "), lines
+    drawn = terminal.getvalue()
+    assert drawn.startswith("\r[                              ] epoch 1/2"), drawn[:80]
+    assert drawn.endswith("\r" + " " * 60 + "\r")  # blanked before each epoch's line
+    assert "\n" not in drawn
 
 
 def test_does_the_history_summarize_plot_and_serialize():
