@@ -71,11 +71,11 @@ def _stack(ax, x: float, yc: float, side: float, count: int, fill: str,
 def fig_lenet() -> None:
     """LeNet as feature-map stacks (to scale) followed by the dense layers."""
     fig, ax = _canvas(12.0, 3.4, (-1, 170), (-9, 26))
-    scale, yc, gap = 0.45, 8.0, 12.5
+    scale, yc, gap = 0.45, 8.0, 17.0
     maps = [  # (count, side in pixels, fill, label, operation that produces the next stack)
-        (1, 28, INPUT, "input\n1 × 28 × 28", "5×5 conv\npad 2\n+ sigmoid"),
+        (1, 28, INPUT, "input\n1 × 28 × 28", "5×5 conv\npad 2\nsigmoid"),
         (6, 28, OUTPUT, "6 × 28 × 28", "2×2 avg\npool\nstride 2"),
-        (6, 14, OUTPUT, "6 × 14 × 14", "5×5 conv\n+ sigmoid"),
+        (6, 14, OUTPUT, "6 × 14 × 14", "5×5 conv\nsigmoid"),
         (16, 10, OUTPUT, "16 × 10 × 10", "2×2 avg\npool\nstride 2"),
         (16, 5, OUTPUT, "16 × 5 × 5", "flatten"),
     ]
@@ -83,26 +83,26 @@ def fig_lenet() -> None:
     for count, side, fill, label, op in maps:
         offset = 0.9 if count <= 6 else 0.42
         right, top = _stack(ax, x, yc, side * scale, count, fill, offset)
-        _text(ax, (x + right) / 2, yc - 14 * scale - 2.2, label, size=9, va="top")
+        _text(ax, (x + right) / 2, yc - 14 * scale - 2.2, label, size=10.6, va="top")
         _arrow(ax, (right + 0.6, yc), (right + gap - 0.6, yc))
-        _text(ax, right + gap / 2, yc + 1.0, op, size=8, va="bottom")
+        _text(ax, right + gap / 2, yc + 1.0, op, size=10.6, va="bottom")
         x = right + gap
     encoder_end = x - gap
-    dense = [(400, 13.0, INPUT, "400", "dense\n+ sigmoid"), (120, 8.0, DENSE, "120", "dense\n+ sigmoid"),
+    dense = [(400, 13.0, INPUT, "400", "dense\nsigmoid"), (120, 8.0, DENSE, "120", "dense\nsigmoid"),
              (84, 6.0, DENSE, "84", "dense"), (10, 2.6, DENSE, "10\nscores", None)]
     for n, height, fill, label, op in dense:
         ax.add_patch(Rectangle((x, yc - height / 2), 1.6, height, facecolor=fill,
                                edgecolor=EDGE, lw=0.8))
-        _text(ax, x + 0.8, yc - 14 * scale - 2.2, label, size=9, va="top")
+        _text(ax, x + 0.8, yc - 14 * scale - 2.2, label, size=10.6, va="top")
         if op:
             _arrow(ax, (x + 2.2, yc), (x + gap - 0.6, yc))
-            _text(ax, x + 1.6 + (gap - 1.6) / 2, yc + 1.0, op, size=8, va="bottom")
+            _text(ax, x + 1.6 + (gap - 1.6) / 2, yc + 1.0, op, size=10.6, va="bottom")
             x += gap
     head_start = encoder_end + gap
     for x0, x1, name in [(0, encoder_end, "convolutional encoder: two blocks of conv + sigmoid + pooling"),
                          (head_start, x + 1.6, "dense head")]:
         ax.plot([x0, x0, x1, x1], [22.5, 23.5, 23.5, 22.5], color=EDGE, lw=1)
-        _text(ax, (x0 + x1) / 2, 24.6, name, size=9.5)
+        _text(ax, (x0 + x1) / 2, 24.8, name, size=11)
     ax.set_xlim(-1, x + 3)
     _save(fig, "ch06_lenet.svg")
 
@@ -144,7 +144,7 @@ def fig_vgg_block() -> None:
     # the conv + ReLU pair repeats num_convs times
     ax.plot([-1.9, -2.3, -2.3, -1.9], [10.3, 10.3, 4.5, 4.5], color=HIGHLIGHT, lw=1.4)
     _text(ax, -2.6, 7.4, "repeated\nnum_convs\ntimes\n(2 here)", size=9, ha="right", color=HIGHLIGHT)
-    _text(ax, 4.35, 7.4, "c_out\nchannels,\nh × w kept", size=8, ha="left")
+    _text(ax, 4.35, 7.4, "c_out\nchannels,\nh × w kept", size=9, ha="left")
     _save(fig, "ch07_vgg_block.svg")
 
 
@@ -162,22 +162,22 @@ def fig_vgg11() -> None:
                                    facecolor=OUTPUT, edgecolor=EDGE, lw=0.6))
         ax.add_patch(Rectangle((x + 0.4, base + height - 2.4), width - 0.8, 1.8, facecolor=POOL,
                                edgecolor=EDGE, lw=0.6))
-        _text(ax, x + width / 2, base + height - 1.5, "pool", size=7)
+        _text(ax, x + width / 2, base + height - 1.5, "pool", size=8.5)
         _text(ax, x + width / 2, base - 1.2,
               f"block {i}\n{convs} conv{'s' if convs > 1 else ''}, {channels} ch\n"
-              f"{side} → {side // 2}", size=8, va="top")
+              f"{side} → {side // 2}", size=8.5, va="top")
         _arrow(ax, (x + width + 0.4, base + 2), (x + width + step - 0.4, base + 2))
         x += width + step
-    _text(ax, x - step / 2, base + 3.0, "flatten", size=7.5)
+    _text(ax, x - step / 2, base + 3.0, "flatten", size=8.5)
     for n, label in [(25088, "25,088\n(512·7·7)"), (4096, "4096"), (4096, "4096"), (10, "10")]:
         height = {25088: 20, 4096: 12, 10: 2.5}[n]
         fill = INPUT if n == 25088 else DENSE
         ax.add_patch(Rectangle((x, base), 1.8, height, facecolor=fill, edgecolor=EDGE, lw=0.8))
-        _text(ax, x + 0.9, base - 1.2, label, size=8, va="top")
+        _text(ax, x + 0.9, base - 1.2, label, size=8.5, va="top")
         if label != "10":
             _arrow(ax, (x + 2.2, base + 2), (x + 6.0, base + 2))
         x += 6.4
-    _text(ax, x - 11.0, base + 15.5, "dense layers; the first two\nwith ReLU and dropout 0.5", size=8.5)
+    _text(ax, x - 11.0, base + 15.5, "dense layers; the first two\nwith ReLU and dropout 0.5", size=9)
     _text(ax, 32, 23.0, "8 convolutions + 3 dense layers = 11 weight layers", size=10)
     ax.set_xlim(-1, x - 2.5)
     _save(fig, "ch07_vgg11.svg")
@@ -228,7 +228,7 @@ def fig_residual_block() -> None:
     ys = {"x": 0.4, "c1": 1.6, "b1": 2.55, "r1": 3.5, "c2": 4.6, "b2": 5.55, "add": 6.6,
           "r2": 7.6, "out": 8.7}
     for kind, (ax, title) in enumerate(zip(axes, titles)):
-        ax.set_xlim(-2.5, 3.8)
+        ax.set_xlim(-3.1, 4.35)
         ax.set_ylim(-0.3, 9.6)
         ax.set_aspect("equal")
         ax.axis("off")
@@ -250,7 +250,7 @@ def fig_residual_block() -> None:
                 top, bottom = y + 0.32, y - 0.32
             else:
                 wide = key == "out" and kind == 2
-                _box(ax, 0, y, 4.4 if wide else 3.3, 0.62, label, fill, size=8.5 if wide else 9)
+                _box(ax, 0, y, 6.0 if wide else 4.0, 0.62, label, fill, size=10)
                 top, bottom = y + 0.31, y - 0.31
             if key_next is not None:
                 next_y = ys[key_next]
@@ -258,51 +258,51 @@ def fig_residual_block() -> None:
                 _arrow(ax, (0, top), (0, next_bottom))
         if kind:
             # the shortcut leaves the input, runs up the right side and enters the addition
-            x_side = 2.7
-            path = [(1.65, ys["x"]), (x_side, ys["x"]), (x_side, ys["add"])]
+            x_side = 3.25
+            path = [(2.0, ys["x"]), (x_side, ys["x"]), (x_side, ys["add"])]
             if kind == 2:
-                _box(ax, x_side, 3.6, 1.7, 0.9, "1×1 conv\nstride s", KERNEL, size=8.5)
-                ax.plot([1.65, x_side, x_side], [ys["x"], ys["x"], 3.15], color=HIGHLIGHT, lw=1.6)
-                ax.plot([x_side, x_side], [4.05, ys["add"]], color=HIGHLIGHT, lw=1.6)
+                _box(ax, x_side, 3.6, 2.0, 1.0, "1×1 conv\nstride s", KERNEL, size=9.5)
+                ax.plot([2.0, x_side, x_side], [ys["x"], ys["x"], 3.1], color=HIGHLIGHT, lw=1.6)
+                ax.plot([x_side, x_side], [4.1, ys["add"]], color=HIGHLIGHT, lw=1.6)
             else:
                 ax.plot(*zip(*path), color=HIGHLIGHT, lw=1.6)
-                _text(ax, x_side + 0.15, 3.6, "identity", size=8.5, ha="left", rotation=90,
+                _text(ax, x_side + 0.15, 3.6, "identity", size=10, ha="left", rotation=90,
                       color=HIGHLIGHT)
             _arrow(ax, (x_side, ys["add"]), (0.34, ys["add"]), color=HIGHLIGHT, lw=1.6)
-            _text(ax, -2.1, 4.0, "g(x)", size=10, rotation=90)
+            _text(ax, -2.4, 4.0, "g(x)", size=10.5, rotation=90)
     _save(fig, "ch08_residual_block.svg")
 
 
 def fig_resnet18() -> None:
     """ResNet-18 at 96x96: a stem, four stages of two residual blocks, pooling and a dense layer."""
-    fig, ax = _canvas(9.6, 4.6, (-0.5, 109.5), (-1.0, 44.0))
+    fig, ax = _canvas(9.6, 4.6, (-0.5, 115.0), (-1.0, 44.0))
     rows = [  # (label, fill, width, output shape written under the arrow that follows)
-        [("input", INPUT, 9.0, "1×96×96"),
-         ("stem\n7×7 conv, 64, /2\nbatch norm, ReLU\n3×3 max pool, /2", KERNEL, 22.0, "64×24×24"),
-         ("stage 1\nResidual(64)\nResidual(64)", OUTPUT, 17.0, "64×24×24"),
-         ("stage 2\nResidual(128, 1×1, /2)\nResidual(128)", OUTPUT, 22.0, "128×12×12")],
-        [("stage 3\nResidual(256, 1×1, /2)\nResidual(256)", OUTPUT, 22.0, "256×6×6"),
-         ("stage 4\nResidual(512, 1×1, /2)\nResidual(512)", OUTPUT, 22.0, "512×3×3"),
+        [("input", INPUT, 8.0, "1×96×96"),
+         ("stem\n7×7 conv, 64, /2\nbatch norm, ReLU\n3×3 max pool, /2", KERNEL, 18.0, "64×24×24"),
+         ("stage 1\nResidual(64)\nResidual(64)", OUTPUT, 14.0, "64×24×24"),
+         ("stage 2\nResidual(128, 1×1, /2)\nResidual(128)", OUTPUT, 21.0, "128×12×12")],
+        [("stage 3\nResidual(256, 1×1, /2)\nResidual(256)", OUTPUT, 21.0, "256×6×6"),
+         ("stage 4\nResidual(512, 1×1, /2)\nResidual(512)", OUTPUT, 21.0, "512×3×3"),
          ("global\naverage pool", POOL, 13.0, "512"),
          ("dense", DENSE, 9.0, "10 scores")],
     ]
-    gap, height = 8.5, 9.0
+    gap, height = 11.0, 9.0
     for r, (yc, row) in enumerate(zip((28.0, 7.0), rows)):
-        x = 0.0 if r == 0 else 8.5
+        x = 0.0 if r == 0 else 6.5
         for i, (label, fill, width, shape) in enumerate(row):
             _box(ax, x + width / 2, yc, width, height, label, fill, size=8.5)
             x += width
-            _text(ax, x + gap / 2, yc - 0.8, shape, size=8, va="top")
+            _text(ax, x + gap / 2, yc - 1.0, shape, size=8.5, va="top")
             if r == 0 and i == len(row) - 1:
                 # the last arrow of the first row bends down and back to the second row
-                ax.plot([x + 0.4, x + gap / 2, x + gap / 2, 4.25, 4.25],
+                ax.plot([x + 0.4, x + gap / 2, x + gap / 2, 3.25, 3.25],
                         [yc, yc, 17.5, 17.5, 7.0], color=EDGE, lw=1.3)
-                _arrow(ax, (4.25, 7.0), (8.1, 7.0))
+                _arrow(ax, (3.25, 7.0), (6.1, 7.0))
             else:
                 _arrow(ax, (x + 0.4, yc), (x + gap - 0.4, yc))
             x += gap
     _text(ax, 54, 39.5, "1 stem conv + 4 stages × 2 blocks × 2 convs + 1 dense = 18 weight "
-          "layers\n(the 1×1 shortcut convolutions are not counted)", size=9.5)
+          "layers\n(the 1×1 shortcut convolutions are not counted)", size=10)
     _save(fig, "ch08_resnet18.svg")
 
 
