@@ -9,7 +9,7 @@ export CNN_DATA ?= $(CURDIR)/data
 # pytest-xdist is not used: the suites are sized for 2 cores run one after another.
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: book test test-unit test-nbval system-deps exercises grade bench bench-grading \
+.PHONY: book test lint test-unit test-nbval system-deps exercises grade bench bench-grading \
         clean venv
 
 $(STAMP): requirements.txt pyproject.toml
@@ -27,10 +27,15 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --all --warningiserror --keep-going --quiet
 	@echo "Site: _build/html/index.html  (preview: $(BIN)/python -m http.server -d _build/html 8000)"
 
-## test: unit tests, autograder tests, every notebook under nbval, and the browser test
+## test: lint, then unit tests, autograder tests, every notebook under nbval, the browser test
 test: $(STAMP) system-deps
+	@$(MAKE) --no-print-directory lint
 	@rc=0; $(MAKE) --no-print-directory test-unit || rc=1; \
 	$(MAKE) --no-print-directory test-nbval || rc=1; exit $$rc
+
+## lint: ruff (rules and line length in pyproject.toml); fails on any finding
+lint: $(STAMP)
+	$(BIN)/ruff check autograder cnncourse tests bench scripts book
 
 test-unit: $(STAMP)
 	$(PYTEST) tests --durations=15

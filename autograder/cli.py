@@ -8,25 +8,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
-import os
+import logging
 import sys
 from pathlib import Path
 
 from . import __version__
+from .errors import GraderError, UsageError
+from .jobs import MAX_TIMEOUT_S
+from .sandbox.launch import METHODS
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
-    """A problem with the command itself; exit code 2."""
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder",
                                      description="Grade the course's notebook assignments.")
     parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log what the grader does to stderr (-v: launches, retries, "
+                             "reuse, timings; -vv: every job)")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade submissions into an output folder")
     g.add_argument("--assignment", required=True, help="assignment id, e.g. assignment1")
@@ -34,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=1, help="sandboxed workers in parallel "
                                                        "(default 1)")
     g.add_argument("--isolation", default="auto",
-                   choices=("auto", "bwrap", "namespaces", "rlimits"),
+                   choices=("auto", *METHODS),
                    help="how to confine student code (default: the strongest available)")
     g.add_argument("--gradebook", metavar="URL",
                    help="SQLAlchemy URL of nbgrader's gradebook (default: sqlite file "
@@ -59,46 +61,40 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Progress:
-    """A bar on a terminal, one plain line per submission elsewhere (CI logs)."""
+    """One line per submission (CI logs), or a bar on a terminal: ``cnncourse.progress``."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.tty = stream, stream.isatty()
+    def __init__(self, stream=None):
+        from cnncourse.progress import Progress
+
+        self.display = Progress(stream or sys.stderr)
 
     def __call__(self, done: int, total: int, result) -> None:
         status = (f"{result.total:g}/{result.max_total:g}" if result.graded
                   else f"NOT GRADED: {result.error}")
-        if self.tty:
-            width = 30
-            filled = width * done // max(total, 1)
-            line = f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} " \
-                   f"{result.student_id[:24]}: {status[:40]}"
-            self.stream.write(line.ljust(100)[:100])
-            if done == total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(f"[{done}/{total}] {result.student_id}: {status}\n")
-        self.stream.flush()
+        self.display.event(done / max(total, 1), f"[{done}/{total}] {result.student_id}: "
+                           f"{status}", f"{done}/{total} {result.student_id[:24]}: "
+                           f"{status[:40]}")
+        if done == total:
+            self.display.close()
 
 
-def _grade(args: argparse.Namespace) -> int:
-    from .assignments import get_assignment
-    from .output import OutputLockedError
-    from .pipeline import Options, choose_method, grade
-    from .training import SetupError
+def _chosen_parts(assignment, names: str | None):
+    """The assignment with only the parts named in ``--parts`` (all without it)."""
+    if not names:
+        return assignment
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    known = [p.name for p in assignment.parts]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        raise UsageError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; "
+                         f"{assignment.id} has: {', '.join(known)}")
+    return dataclasses.replace(
+        assignment, parts=tuple(p for p in assignment.parts if p.name in wanted))
 
-    try:
-        assignment = get_assignment(args.assignment)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
-    if args.parts:
-        wanted = [name.strip() for name in args.parts.split(",") if name.strip()]
-        known = [p.name for p in assignment.parts]
-        unknown = [name for name in wanted if name not in known]
-        if unknown or not wanted:
-            raise UsageError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; "
-                             f"{assignment.id} has: {', '.join(known)}")
-        assignment = dataclasses.replace(
-            assignment, parts=tuple(p for p in assignment.parts if p.name in wanted))
+
+def _check_args(args: argparse.Namespace) -> None:
+    from .sandbox.launch import choose_method
+
     missing = [str(p) for p in args.submissions if not p.exists() and not p.is_symlink()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
@@ -106,15 +102,35 @@ def _grade(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     if args.gradebook and importlib.util.find_spec("nbgrader") is None:
         raise UsageError("--gradebook needs nbgrader, which is not installed here")
-    if args.timeout is not None and not 0 < args.timeout <= 3600:
-        raise UsageError("--timeout must be between 0 and 3600 seconds")
+    if args.timeout is not None and not 0 < args.timeout <= MAX_TIMEOUT_S:
+        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} "
+                         f"seconds; got {args.timeout:g}")
     try:
         choose_method(args.isolation)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    profile = args.profile or ("quick" if os.environ.get("CNN_QUICK", "") not in
-                               ("", "0") else "full")
-    options = Options(jobs=args.jobs, isolation=args.isolation, profile=profile,
+
+
+def run_profile(requested: str | None) -> str:
+    """``--profile``, else "quick" when CNN_QUICK asks for it (read as the chapters read it:
+    ``cnncourse.config.quick_mode``), else "full"."""
+    from cnncourse.config import quick_mode
+
+    return requested or ("quick" if quick_mode() else "full")
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from .assignments import get_assignment
+    from .errors import OutputLockedError, SetupError
+    from .pipeline import Options, grade
+
+    try:
+        assignment = _chosen_parts(get_assignment(args.assignment), args.parts)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    _check_args(args)
+    options = Options(jobs=args.jobs, isolation=args.isolation,
+                      profile=run_profile(args.profile),
                       force=args.force, gradebook_url=args.gradebook, timeout_s=args.timeout,
                       progress=_Progress())
     try:
@@ -148,10 +164,20 @@ def _release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _logging(verbosity: int) -> None:
+    """-v: the grader's own INFO messages on stderr; -vv: DEBUG (every job)."""
+    if not verbosity:
+        return
+    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    logging.getLogger("autograder").setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _logging(args.verbose)
     try:
         return _grade(args) if args.command == "grade" else _release(args)
-    except UsageError as exc:
+    except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code

@@ -1,20 +1,19 @@
-"""The grading pipeline, in order: load, validate, restore tests, execute isolated, check,
-score, report.
+"""One ``grade`` command: prepare, grade each submission with one call, record.
 
-1. load      - find the submissions (notebooks, folders, zips) and read their bytes;
-2. validate  - parse each notebook; reuse an earlier result for unchanged bytes;
-3. restore   - take points, setup cells and answer ids from the SOURCE notebook only;
-4. execute   - run each part's answer cells in a fresh sandboxed child, one part per job;
-5. check     - compare the plain data that came back with the grader's own oracle;
-6. score     - partial credit per check, summing to the part's points;
-7. report    - feedback page, gradebook, results.json and grades.csv, per submission.
+1. collect  - find the submissions (notebooks, folders, zips) and read their bytes;
+2. triage   - reuse an earlier result for unchanged bytes; file unreadable ones at once;
+3. prepare  - fetch what workers must read, start the sandboxed workers and, meanwhile,
+              prepare the assignment (points and set-up from the SOURCE, probes, the
+              reference training run);
+4. grade    - ``grading.grade_submission`` per notebook, ``--jobs`` at a time;
+5. record   - feedback page, gradebook, then results.json and grades.csv, as each arrives.
+
+This module is the only writer of the output folder; ``grading`` never touches it.
 """
 from __future__ import annotations
 
-import collections
-import contextlib
-import hashlib
 import importlib.util
+import logging
 import os
 import shutil
 import tempfile
@@ -25,20 +24,31 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, feedback, sandbox
+from . import __version__
 from .assignments import COURSE_ROOT, Assignment
-from .gradebook import GradebookWriter, default_url
-from .notebook import (Answers, NotebookError, SourceNotebook, extract_answers, load_source,
-                       parse_notebook)
-from .output import OutputDir
-from .parts.base import Part, static_library_uses
-from .pool import WorkerPool, WorkerStartError, default_private_dirs
-from .report import parse_report
-from .results import GradingRun, PartResult, SubmissionResult
-from .submissions import Submission, collect
-from .training import SetupError
+from .grading import (
+    PreparedAssignment,
+    fingerprint,
+    grade_submission,
+    how_graded,
+    load_assignment_source,
+    prepare_assignment,
+    read_answers,
+)
+from .intake.notebook import SourceNotebook
+from .intake.submissions import Submission, collect
+from .jobs import RunSettings
+from .output import feedback
+from .output.folder import OutputDir
+from .output.gradebook import GradebookWriter, default_url
+from .output.results import GradingRun, SubmissionResult
+from .sandbox.launch import choose_method
+from .sandbox.pool import WorkerPool, default_private_dirs
+from .scheduling import Memo, Slots
 
-__all__ = ["Options", "grade", "build_job", "choose_method", "PartJobs", "RECORDER_SWITCHES"]
+__all__ = ["Options", "grade"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,180 +63,7 @@ class Options:
     timeout_s: float | None = None      # per-part wall-clock limit; None: each part's own
     course_root: Path = COURSE_ROOT
     progress: Callable[[int, int, SubmissionResult], None] | None = None
-
-
-def choose_method(requested: str) -> str:
-    """The isolation method to use: the strongest available, or the one asked for."""
-    available = sandbox.available_methods()
-    if requested == "auto":
-        return available[0]
-    if requested not in available:
-        raise ValueError(f"isolation {requested!r} is not available here (available: "
-                         f"{', '.join(available)}); install bubblewrap or run as root")
-    return requested
-
-
-def _limits(part: Part, timeout_s: float) -> dict:
-    # every thread of the child burns CPU time, so the CPU limit scales with them
-    return {"cpu_s": int(timeout_s) * max(1, part.threads) + 1,
-            "file_bytes": part.file_bytes, "open_files": 256,
-            "memory_bytes": part.memory_bytes, "processes": 256, "output_bytes": 64 << 10,
-            "result_bytes": max(32 << 20, part.file_bytes), "threads": part.threads}
-
-
-class PartJobs:
-    """Each part's probes and expected answers, computed once per run in the grader."""
-
-    def __init__(self, parts: tuple[Part, ...], out_dir: Path | None = None,
-                 profile: str = "quick"):
-        for p in parts:
-            p.prepare(Path(out_dir) if out_dir else Path(tempfile.gettempdir()), profile)
-        self.fields = {p.name: p.job_fields() for p in parts}
-        self.facts = {k: v for p in parts for k, v in p.run_facts().items()}
-
-
-def build_job(part: Part, answers: Answers, source: SourceNotebook, jobs: PartJobs,
-              profile: str, use_seccomp: bool, dedicated_uid: bool,
-              timeout_s: float | None = None) -> tuple[dict, list[bytes]]:
-    """The plain-data job for one part: source setup cells, then the answer cells."""
-    cells = [{"label": sid, "source": src} for sid, src in source.setup]
-    for aid in part.answer_ids:
-        for n, code in enumerate(answers.sources.get(aid, ())):
-            cells.append({"label": aid if n == 0 else f"{aid} (copy {n + 1})", "source": code})
-    fields, blobs = jobs.fields[part.name]
-    # --timeout overrides the checks' limits; a part that trains keeps its own, which is
-    # derived from the reference run on this machine
-    timeout_s = part.timeout_s if part.own_timeout else (timeout_s or part.timeout_s)
-    limits = _limits(part, timeout_s)
-    # New processes are refused (seccomp) unless the part needs them: no fork bombs, no
-    # daemons, no memory spread over many processes each under its own RLIMIT_AS.
-    limits["subprocesses"] = bool(getattr(part, "subprocesses", False))
-    if not dedicated_uid:  # RLIMIT_NPROC would count every process of the grader's user
-        limits["processes"] = None
-    job = {"timeout_s": timeout_s, "seccomp": use_seccomp, "limits": limits,
-           "cells": cells, "driver": part.driver, "object": part.object_name,
-           "profile": part.worker_profile(profile), "env": part.worker_env(profile), **fields}
-    return job, blobs
-
-
-class Slots:
-    """CPU cores (and the GPU) shared by the jobs that run at once.
-
-    A part holds as many cores as it has threads while its worker runs, and a part on the
-    GPU holds the GPU as well, so a training run gets the machine its time limit was
-    measured on (the reference ran alone) instead of sharing two cores with another run.
-    Requests are served in arrival order, so a large one is never starved by small ones.
-    """
-
-    def __init__(self, cores: int | None = None):
-        if cores is None:
-            try:
-                cores = len(os.sched_getaffinity(0))
-            except (AttributeError, OSError):
-                cores = os.cpu_count() or 1
-        self.cores = max(1, cores)
-        self._free = {"cpu": self.cores, "gpu": 1}
-        self._queue: collections.deque = collections.deque()
-        self._cv = threading.Condition()
-
-    @contextlib.contextmanager
-    def hold(self, cores: int, gpu: bool = False):
-        need = {"cpu": min(max(1, cores), self.cores), "gpu": int(bool(gpu))}
-        ticket = object()
-        with self._cv:
-            self._queue.append(ticket)
-            self._cv.wait_for(lambda: self._queue[0] is ticket and all(
-                self._free[k] >= n for k, n in need.items()))
-            self._queue.popleft()
-            for k, n in need.items():
-                self._free[k] -= n
-            self._cv.notify_all()
-        try:
-            yield
-        finally:
-            with self._cv:
-                for k, n in need.items():
-                    self._free[k] += n
-                self._cv.notify_all()
-
-
-_memo_lock = threading.Lock()
-
-
-def _grade_part(part: Part, points: float, answers: Answers, source: SourceNotebook,
-                jobs: PartJobs, pool: WorkerPool, options: Options,
-                memo: dict | None = None, slots: Slots | None = None) -> PartResult:
-    notes = tuple(n for aid in part.answer_ids for n in answers.notes.get(aid, ()))
-    code = [c for aid in part.answer_ids for c in answers.sources.get(aid, ())]
-    if not (part.memoize and memo is not None):
-        return _grade_part_once(part, points, answers, source, jobs, pool, options, code,
-                                notes, slots)
-    # The same code under the same seed trains the same way: run it once per run. A copy
-    # that arrives while the first is still training waits for it instead of training too.
-    key = (part.name, hashlib.sha256("\0".join(code).encode()).hexdigest())
-    with _memo_lock:
-        lock = memo.setdefault(("in-flight", *key), threading.Lock())
-    with lock:
-        if key in memo:
-            return replace(memo[key], notes=notes)
-        result = _grade_part_once(part, points, answers, source, jobs, pool, options, code,
-                                  notes, slots)
-        memo[key] = result
-    return result
-
-
-def _grade_part_once(part: Part, points: float, answers: Answers, source: SourceNotebook,
-                     jobs: PartJobs, pool: WorkerPool, options: Options, code: list[str],
-                     notes: tuple[str, ...], slots: Slots | None = None) -> PartResult:
-    if not code:
-        missing = ", ".join(part.answer_ids)
-        return PartResult.zero(part.name, points, f"the answer cell ({missing}) is missing from "
-                               "your notebook: download a fresh copy of the exercise and paste "
-                               "your code into its answer cell.", notes=notes)
-    hits = [(line, name) for c in code for line, name in static_library_uses(
-        c, part.forbidden_names)]
-    if hits:
-        uses = [f"{name} (line {line})" for line, name in hits[:3]]
-        return PartResult.zero(part.name, points, part.library_message(uses), notes=notes)
-    switches = [(line, name) for c in code for line, name in static_library_uses(
-        c, RECORDER_SWITCHES)] if part.forbidden_ops else []
-    if switches:
-        uses = ", ".join(f"{name} (line {line})" for line, name in switches[:3])
-        return PartResult.zero(part.name, points, (
-            f"{part.object_name} switches off torch's function hooks ({uses}), which the "
-            "grader uses to see library calls, so this part earns no points. Remove those "
-            "lines: a correct answer needs none of them."), notes=notes)
-    isolation = pool.isolation()
-    job, blobs = build_job(part, answers, source, jobs, options.profile,
-                           isolation.seccomp, isolation.unprivileged_uid, options.timeout_s)
-    slots = slots or Slots()
-    with slots.hold(part.threads, gpu=bool(getattr(part, "uses_gpu", False))):
-        outcome = pool.run(job, blobs)
-        if outcome.worker_failure:  # the worker itself broke: once more on a fresh one
-            outcome = pool.run(job, blobs)
-    if outcome.worker_failure:
-        raise WorkerStartError(f"the worker failed twice on part {part.name}: "
-                               f"{outcome.worker_failure}")
-    result = part.score(parse_report(outcome, part.probe_ids(), job["timeout_s"]), points)
-    return replace(result, output=outcome.output, seconds=outcome.seconds, notes=notes)
-
-
-# torch internals that turn off or step around the torch-function mode that records library
-# calls at run time (each tried in the red-team tests); naming one in an answer costs the part.
-RECORDER_SWITCHES = ("DisableTorchFunction", "DisableTorchFunctionSubclass",
-                     "_pop_mode_temporarily", "_pop_mode", "_pop_torch_function_stack",
-                     "_push_on_torch_function_stack", "_len_torch_function_stack",
-                     "_get_function_stack_at", "_set_torch_function_mode",
-                     "_disable_current_modes", "_disabled_torch_function_impl",
-                     "_is_torch_function_mode_enabled")
-
-
-def _fingerprint(sub: Submission, source: SourceNotebook, how: str = "") -> str:
-    """Same bytes, source, grader version and way of grading (``how``: the parts and the
-    profile): an earlier result still holds."""
-    h = hashlib.sha256(sub.data or b"")
-    h.update(f"{source.fingerprint}/{__version__}/{how}".encode())
-    return h.hexdigest()[:20]
+    device: str | None = None           # "cuda" or "cpu"; None: cnncourse's default_device
 
 
 def _sweep_stale_temp() -> None:
@@ -264,61 +101,28 @@ def _in_background(fn: Callable[[], object]) -> Callable[[], object]:
     return wait
 
 
-class _Run:
-    """One ``grade`` command: the steps of the module docstring, over all submissions."""
+def _device(options: Options) -> str:
+    if options.device:
+        return options.device
+    from cnncourse.config import default_device  # the one rule, shared with the chapters
 
-    def __init__(self, assignment: Assignment, out_dir: Path, options: Options):
-        self.assignment, self.out_dir, self.options = assignment, Path(out_dir), options
-        self.source = load_source(assignment.source_path(options.course_root),
-                                  assignment.setup_ids, assignment.parts)
-        self.points = {p.name: self.source.points[p.grade_id] for p in assignment.parts}
-        self.part_cells = {p.name: p.grade_id for p in assignment.parts}
-        self.out = OutputDir(self.out_dir, assignment.id)
-        self.run = GradingRun(assignment.id, tuple(self.points), (), profile={
-            "name": options.profile, "jobs": options.jobs, "grader": __version__})
+    return default_device()
+
+
+class _Recorder:
+    """The output folder, the gradebook and the progress display for one command."""
+
+    def __init__(self, out: OutputDir, run: GradingRun, part_cells: dict[str, str],
+                 options: Options):
+        self.out, self.run, self.part_cells, self.options = out, run, part_cells, options
         self.book: GradebookWriter | None = None
-        self.memo: dict = {}  # (part, code hash) -> PartResult, for parts that memoize
-        self.slots = Slots()  # cores and GPU shared by the jobs that run at once
-        self.how = f"{','.join(p.name for p in assignment.parts)}/{options.profile}"
         self.done, self.total = 0, 0
 
-    # load + validate ----------------------------------------------------------------------
-    def triage(self, subs: list[Submission]) -> tuple[dict, dict]:
-        """Split into results already known (reused, unreadable) and notebooks to grade."""
-        finished: dict[int, SubmissionResult] = {}
-        pending: dict[int, tuple[Submission, Answers, str]] = {}
-        names = {aid: p.object_name for p in self.assignment.parts for aid in p.answer_ids}
-        max_total = sum(self.points.values())
-        for i, sub in enumerate(subs):
-            fp = _fingerprint(sub, self.source, self.how)
-            previous = None if self.options.force else self.out.previous(sub.key, fp)
-            if previous is not None:
-                finished[i] = previous
-                continue
-            try:
-                if sub.error:
-                    raise NotebookError(sub.error)
-                answers = extract_answers(parse_notebook(sub.data), names)
-            except NotebookError as exc:
-                finished[i] = SubmissionResult(sub.student_id, (), max_total,
-                                               f"{sub.origin}: {exc}", sub.origin, fp,
-                                               key=sub.key)
-                continue
-            except Exception as exc:  # noqa: BLE001 - one odd file never stops the others
-                finished[i] = SubmissionResult(
-                    sub.student_id, (), max_total, f"{sub.origin}: the grader could not read "
-                    f"this notebook ({type(exc).__name__}); please report it", sub.origin, fp,
-                    key=sub.key)
-                continue
-            pending[i] = (sub, answers, fp)
-        return finished, pending
-
-    # report -------------------------------------------------------------------------------
-    def report(self, result: SubmissionResult) -> None:
+    def record(self, result: SubmissionResult) -> None:
         """Feedback page, gradebook, then results.json: a result on file is complete."""
         if result is not self.out.results.get(result.key):  # new, not reused from disk
             self.out.write_feedback(result.student_id,
-                                    feedback.render(result, self.assignment.id), result.key)
+                                    feedback.render(result, self.run.assignment), result.key)
         if self.book:
             self.book.record(result, self.part_cells)
         self.run = self.out.record(result, self.run)
@@ -326,39 +130,77 @@ class _Run:
         if self.options.progress:
             self.options.progress(self.done, self.total, result)
 
-    # execute + check + score --------------------------------------------------------------
-    def grade_pending(self, pending: dict, pool: WorkerPool, jobs: PartJobs) -> dict:
-        parts = self.assignment.parts
-        results: dict[int, SubmissionResult] = {}
-        got: dict[int, dict[str, PartResult]] = {i: {} for i in pending}
-        errors: dict[int, str] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as executor:
-            futures = {executor.submit(_grade_part, part, self.points[part.name], answers,
-                                       self.source, jobs, pool, self.options,
-                                       self.memo, self.slots): (i, part)
-                       for i, (_, answers, _) in pending.items() for part in parts}
-            for future in as_completed(futures):
-                i, part = futures[future]
-                try:
-                    got[i][part.name] = future.result()
-                except (WorkerStartError, OSError, SetupError) as exc:
-                    errors[i] = f"grading stopped: {exc}"
-                    got[i][part.name] = None
-                except Exception as exc:  # noqa: BLE001 - a grader bug stays this one's error
-                    errors[i] = (f"internal grader error on part {part.name} "
-                                 f"({type(exc).__name__}: {exc}); please report it")
-                    got[i][part.name] = None
-                if len(got[i]) < len(parts):
-                    continue
-                sub, _, fp = pending[i]
-                graded = () if i in errors else tuple(p.gate(got[i][p.name], got[i])
-                                                      for p in parts)
-                result = SubmissionResult(
-                    sub.student_id, graded, sum(self.points.values()), errors.get(i),
-                    sub.origin, fp, round(sum(p.seconds for p in graded), 3), sub.key)
-                self.report(result)
-                results[i] = result
-        return results
+
+def _triage(subs: list[Submission], source: SourceNotebook, assignment: Assignment,
+            out: OutputDir, options: Options, how: str, max_total: float):
+    """Results already known (reused, unreadable) by index, and the indices to grade."""
+    names = {aid: p.object_name for p in assignment.parts for aid in p.answer_ids}
+    finished: dict[int, SubmissionResult] = {}
+    pending: list[int] = []
+    for i, sub in enumerate(subs):
+        fp = fingerprint(sub, source, how)
+        previous = None if options.force else out.previous(sub.key, fp)
+        if previous is not None:
+            log.info("reusing the earlier result of %s (unchanged)", sub.origin)
+            finished[i] = previous
+            continue
+        answers = read_answers(sub, names)
+        if isinstance(answers, str):
+            finished[i] = SubmissionResult(sub.student_id, (), max_total, answers, sub.origin,
+                                           fp, key=sub.key)
+            continue
+        pending.append(i)
+    return finished, pending
+
+
+def _start(assignment: Assignment, out_dir: Path, options: Options, settings: RunSettings,
+           source: SourceNotebook, private: list) -> tuple[WorkerPool, PreparedAssignment]:
+    """Fetch, then start the workers while the assignment is prepared (torch imports in
+    both at once)."""
+    for part in assignment.parts:  # files the sandbox must bind: before it starts
+        part.fetch()
+    wait_prepared = _in_background(lambda: prepare_assignment(
+        assignment, settings, options.course_root, source))
+    gpu = any(p.uses_gpu(settings) for p in assignment.parts)
+    pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation), private,
+                      gpu=gpu)
+    try:
+        return pool, wait_prepared()
+    except BaseException:
+        pool.close()
+        raise
+
+
+def _grade_all(pending: list[int], subs: list[Submission], prepared: PreparedAssignment,
+               pool: WorkerPool, recorder: _Recorder, jobs: int) -> dict:
+    memo, slots = Memo(), Slots()
+    results: dict[int, SubmissionResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
+        futures = {executor.submit(grade_submission, subs[i], prepared, pool, memo, slots): i
+                   for i in pending}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            recorder.record(results[i])
+    return results
+
+
+def _open_gradebook(assignment: Assignment, out_dir: Path, options: Options,
+                    source: SourceNotebook) -> tuple[str | None, Callable[[], object]]:
+    """Importing nbgrader takes seconds: the gradebook opens while the rest gets going."""
+    url = options.gradebook_url or default_url(out_dir)
+    if importlib.util.find_spec("nbgrader") is None and not options.gradebook_url:
+        url = None  # a machine without nbgrader still grades; results.json says so
+    points = {p.grade_id: source.points[p.grade_id] for p in assignment.parts}
+    return url, _in_background(lambda: url and GradebookWriter(
+        url, assignment.id, Path(assignment.notebook).stem, points,
+        tuple(sorted(source.answer_ids))))
+
+
+def _timing(total_s: float, startup: float, graded: int, total: int) -> dict:
+    return {"total_s": round(total_s, 3), "worker_startup_s": round(startup, 3),
+            "graded": graded, "reused_or_unreadable": total - graded,
+            "per_submission_s": round((total_s - startup) / graded, 4) if graded else None}
 
 
 def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
@@ -366,55 +208,48 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     """Grade every submission under ``paths`` into ``out_dir``; returns the run and this
     command's own results (in input order)."""
     start = time.monotonic()
-    state = _Run(assignment, out_dir, options)
+    source = load_assignment_source(assignment, options.course_root)
+    points = {p.name: source.points[p.grade_id] for p in assignment.parts}
+    settings = RunSettings(options.profile, _device(options), options.timeout_s,
+                           Path(out_dir) / ".reference")
+    how = how_graded(assignment.parts, options.profile)
+    out = OutputDir(Path(out_dir), assignment.id)
+    run = GradingRun(assignment.id, tuple(points), (), profile={
+        "name": options.profile, "jobs": options.jobs, "grader": __version__,
+        "device": settings.device})
     _sweep_stale_temp()
     workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{os.getpid()}-"))
     pool = None
-    # Importing nbgrader takes seconds: open the gradebook while the rest gets going.
-    book_url = options.gradebook_url or default_url(out_dir)
-    if importlib.util.find_spec("nbgrader") is None and not options.gradebook_url:
-        book_url = None  # a machine without nbgrader still grades; results.json says so
-    state.run = replace(state.run, profile={
-        **state.run.profile, "gradebook": book_url or "not written: nbgrader is not installed"})
-    wait_book = _in_background(lambda: book_url and GradebookWriter(
-        book_url, assignment.id, Path(assignment.notebook).stem,
-        {p.grade_id: state.points[p.name] for p in assignment.parts},
-        tuple(sorted(state.source.answer_ids))))
+    book_url, wait_book = _open_gradebook(assignment, out_dir, options, source)
+    run = replace(run, profile={
+        **run.profile, "gradebook": book_url or "not written: nbgrader is not installed"})
+    recorder = _Recorder(out, run, {p.name: p.grade_id for p in assignment.parts}, options)
     try:
         subs = collect(paths, assignment.id, assignment.notebook, workdir)
-        state.total = len(subs)
-        finished, pending = state.triage(subs)
+        recorder.total = len(subs)
+        finished, pending = _triage(subs, source, assignment, out, options, how,
+                                    sum(points.values()))
         startup, isolation = 0.0, {"method": None, "notes": ["no submission needed a worker"]}
         if pending:
             t0 = time.monotonic()
-            for part in assignment.parts:  # files the sandbox must bind: before it starts
-                part.fetch()
-            # The oracle's answers are computed while the workers import torch.
-            wait_jobs = _in_background(lambda: PartJobs(assignment.parts, out_dir,
-                                                         options.profile))
-            extra = tuple(f for p in assignment.parts for f in p.worker_files)
-            pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation),
-                              default_private_dirs(out_dir, options.course_root, workdir,
-                                                   *paths), extra,
-                              gpu=any(p.uses_gpu for p in assignment.parts))
-            jobs = wait_jobs()
+            private = default_private_dirs(out_dir, options.course_root, workdir, *paths)
+            pool, prepared = _start(assignment, out_dir, options, settings, source, private)
             startup = time.monotonic() - t0
+            log.info("workers started and assignment prepared in %.1f s", startup)
             isolation = pool.isolation().to_dict()
-            state.run = replace(state.run, profile={**state.run.profile, **jobs.facts})
-        state.run = replace(state.run, isolation=isolation)
-        state.book = wait_book()
+            facts = {k: v for p in prepared.parts for k, v in p.facts.items()}
+            recorder.run = replace(recorder.run, profile={**recorder.run.profile, **facts})
+        recorder.run = replace(recorder.run, isolation=isolation)
+        recorder.book = wait_book()
         for i in sorted(finished):  # reused and unreadable ones: filed (again) first
-            state.report(finished[i])
+            recorder.record(finished[i])
         if pending:
-            finished.update(state.grade_pending(pending, pool, jobs))
-        total_s = time.monotonic() - start
-        state.run = replace(state.run, submissions=tuple(state.out.results.values()), timing={
-            "total_s": round(total_s, 3), "worker_startup_s": round(startup, 3),
-            "graded": len(pending), "reused_or_unreadable": len(subs) - len(pending),
-            "per_submission_s": round((total_s - startup) / len(pending), 4)
-            if pending else None})
-        state.out.write(state.run)
-        return state.run, [finished[i] for i in range(len(subs))]
+            finished.update(_grade_all(pending, subs, prepared, pool, recorder, options.jobs))
+        run = replace(recorder.run, submissions=tuple(out.results.values()),
+                      timing=_timing(time.monotonic() - start, startup, len(pending),
+                                     len(subs)))
+        out.write(run)
+        return run, [finished[i] for i in range(len(subs))]
     finally:
         if pool is not None:
             pool.close()
@@ -424,5 +259,5 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
                 book.close()
         except Exception:  # noqa: BLE001 - already reported above, or nothing to close
             pass
-        state.out.close()
+        out.close()
         shutil.rmtree(workdir, ignore_errors=True)

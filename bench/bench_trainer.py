@@ -19,14 +19,14 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cnncourse.data import FashionMNIST, find_raw_folder  # noqa: E402
-from cnncourse.models import LeNet, ResNet18, VGG, VGG_SMALL_ARCH  # noqa: E402
+from cnncourse.models import VGG, VGG_SMALL_ARCH, LeNet, ResNet18  # noqa: E402
 from cnncourse.trainer import Trainer  # noqa: E402
 
 
@@ -137,7 +137,8 @@ def run_d2l(spec: Spec, epochs: int, num_train: int | None, num_val: int | None,
 def device_name(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
-    return f"CPU {platform.machine()}, {len(os.sched_getaffinity(0))} cores, torch threads {torch.get_num_threads()}"
+    return (f"CPU {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
+            f"torch threads {torch.get_num_threads()}")
 
 
 def print_table(rows: list[Row]) -> None:
@@ -152,9 +153,11 @@ def print_table(rows: list[Row]) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=1, help="epochs for the fast trainer")
-    p.add_argument("--d2l-epochs", type=int, default=None, help="epochs for d2l (default: --epochs)")
+    p.add_argument("--d2l-epochs", type=int, default=None,
+                   help="epochs for d2l (default: --epochs)")
     p.add_argument("--models", default="lenet,vgg,resnet")
     p.add_argument("--quick", action="store_true",
                    help="CI-sized: full LeNet epochs, a few hundred examples for VGG/ResNet; "
@@ -210,7 +213,7 @@ def _attempt(fn, *args):
     # one failed configuration (e.g. a compiler error) must not lose the other rows
     try:
         return fn(*args)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, and the other rows go on
         print(f"!! {fn.__name__}{args[1:]} failed: {type(exc).__name__}: {exc}"[:500], flush=True)
         return None
 

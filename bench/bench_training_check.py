@@ -19,8 +19,10 @@ from pathlib import Path
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder.training import (QUICK_PROFILE, choose_profile, curve_png, reference_result,  # noqa: E402
-                                 score_training, train_resnet)
+from autograder.checking.training import curve_png, score_training  # noqa: E402
+from autograder.reference import reference_result  # noqa: E402
+from autograder.sandbox.inside.training import QUICK_PROFILE, choose_profile, train_resnet  # noqa: E402
+from cnncourse.config import default_device  # noqa: E402
 from cnncourse.models import Residual  # noqa: E402
 
 
@@ -41,14 +43,16 @@ def main(argv=None) -> int:
                    help="full: the device's profile (GPU or CPU); quick: the CI profile")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    profile = QUICK_PROFILE if args.profile == "quick" else choose_profile(args.device)
+    profile = (QUICK_PROFILE if args.profile == "quick"
+               else choose_profile(args.device or default_device()))
     print(profile.describe(), flush=True)
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
         ref = reference_result(profile, cache)  # a fresh process, like one submission
     ref_wall = time.perf_counter() - t
-    print(f"reference: {ref['status']} val_acc {ref['val_acc']:.3f}, training {ref['seconds']:.1f} s, "
-          f"wall incl. process start {ref_wall:.1f} s on {ref['device_name']}", flush=True)
+    print(f"reference: {ref['status']} val_acc {ref['val_acc']:.3f}, "
+          f"training {ref['seconds']:.1f} s, wall incl. process start {ref_wall:.1f} s on "
+          f"{ref['device_name']}", flush=True)
     rows = {"profile": profile.describe(), "reference": ref, "reference_wall_s": ref_wall}
     for name, block in (("solution", Residual), ("detached_main_path", DetachedResidual)):
         t = time.perf_counter()

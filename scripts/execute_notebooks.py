@@ -27,7 +27,7 @@ def execute(path: Path, timeout: int, out: Path | None) -> tuple[bool, float, st
         client.execute()
     except CellExecutionError as exc:
         return False, time.perf_counter() - start, str(exc).splitlines()[-1][:300]
-    except Exception as exc:  # kernel died, timeout
+    except Exception as exc:  # noqa: BLE001 - kernel died, timeout: the next one goes on
         return False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"[:300]
     target = out / path.name if out else path
     nbformat.write(nb, target)

@@ -24,6 +24,6 @@ def shared_reference_runs(tmp_path_factory) -> None:
 
 
 @pytest.fixture(scope="session")
-def repo() -> Path:
+def repo():
     """The repository root."""
     return REPO

@@ -16,6 +16,7 @@ import torch
 
 from autograder.assignments import get_assignment
 from autograder.release import release
+
 from helpers import REPO
 
 SOURCE = REPO / "solutions/assignment1/assignment1.ipynb"
@@ -110,10 +111,10 @@ def test_does_the_solution_agree_with_cnncourse():
 
 
 def test_does_the_residual_reference_written_out_match_cnncourse():
+    from autograder.jobs import RunSettings
     from autograder.parts import Residual
 
-    part = Residual()
-    config = part.configs[1]
+    config = Residual().prepare(4.0, RunSettings()).state[1]
     from autograder.parts.residual import _functional
 
     w = {k: torch.from_numpy(v) for k, v in config.weights.items()}
@@ -142,8 +143,9 @@ def test_does_nbgrader_autograde_agree_with_our_totals(tmp_path, monkeypatch):
 
     Our grader gets a data root that does not exist yet, as on a fresh CI machine: it must
     link the data there before its sandboxed workers start (a CI run once scored 0 here)."""
-    from autograder.pipeline import Options, grade
     from nbgrader.api import Gradebook
+
+    from autograder.pipeline import Options, grade
 
     course = tmp_path / "course"
     shutil.copytree(REPO / "solutions", course / "solutions")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder import cli
+
 from helpers import REPO
 
 pytestmark = pytest.mark.data  # grading trains ResNet-18 on the real Fashion-MNIST files

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from autograder.assignments import get_assignment
 from autograder.pipeline import Options, grade
+
 from helpers import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "assignment1"

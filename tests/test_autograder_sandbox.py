@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import sandbox
-from autograder.compare import close
-from autograder.parts.base import Part
-from autograder.pool import WorkerPool, default_private_dirs
-from autograder.report import Report, error_info, parse_report
-from autograder.results import CheckResult, Figure, PartResult
+from autograder.checking.compare import close
+from autograder.checking.report import Report, error_info, parse_report
+from autograder.jobs import Cell, Job, Limits, RunSettings
+from autograder.output.results import CheckResult, Figure, PartResult
+from autograder.parts.base import Part, Prepared
+from autograder.sandbox import launch as sandbox
+from autograder.sandbox.pool import WorkerPool, default_private_dirs
+
 from helpers import REPO
 
 CANARY = "AUTOGRADER_TEST_CANARY"
@@ -45,16 +47,16 @@ class ToyTraining(Part):
     name = grade_id = "toy_training"
     object_name = "Residual"
     driver = "plain_data"
-    timeout_s = 60.0
+    limits = Limits(timeout_s=60.0)
     reference = {"val_acc": 0.78}  # a cached reference run's final accuracy
 
-    def __init__(self, module: Path):
-        self.worker_files = (module,)
+    def prepare(self, points: float, settings: RunSettings) -> Prepared:
+        fields = {"module": "toy_training", "function": "train_resnet", "kwargs": {}}
+        return Prepared(self, points, self.run_limits(settings), fields,
+                        profile=settings.profile)
 
-    def job_fields(self):
-        return {"module": "toy_training", "function": "train_resnet", "kwargs": {}}, []
-
-    def score(self, report: Report, points: float) -> PartResult:
+    def score(self, report: Report, prepared: Prepared) -> PartResult:
+        points = prepared.points
         frames = report.frames.get("data") or []
         header = frames[0][0] if frames else {}
         if header.get("ok") is not True:
@@ -80,15 +82,13 @@ class ToyTraining(Part):
                                                          "training loss for each epoch"),))
 
 
-LIMITS = {"cpu_s": 30, "file_bytes": 1 << 24, "open_files": 256, "memory_bytes": 2 << 30,
-          "processes": 256, "output_bytes": 64 << 10, "result_bytes": 1 << 24, "threads": 1}
+LIMITS = Limits(timeout_s=20.0, file_bytes=1 << 24, result_bytes=1 << 24)
 
 
-def job(source: str, timeout_s: float = 20.0, **fields) -> dict:
-    return {"timeout_s": timeout_s, "seccomp": True, "limits": dict(LIMITS),
-            "cells": [{"label": "test", "source": textwrap.dedent(source)}],
-            "driver": "call", "object": "not_defined", "probes": [], "profile": "quick",
-            **fields}
+def job(source: str, timeout_s: float = 20.0, driver: str = "call",
+        object_name: str = "not_defined", **fields) -> Job:
+    return Job("test", driver, object_name, (Cell("test", textwrap.dedent(source)),),
+               LIMITS.with_timeout(timeout_s), fields or {"probes": []})
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def pool(private):
 
 
 def run(pool, source: str, **kw) -> str:
-    outcome = pool.run(job(source, **kw), [])
+    outcome = pool.run(job(source, **kw))
     assert outcome.worker_failure is None, outcome.worker_failure
     return outcome.output
 
@@ -239,35 +239,32 @@ def test_are_memory_and_processes_limited(pool):
 
 
 def test_is_printed_output_capped(pool):
-    outcome = pool.run(job("print('x' * (8 << 20))"), [])
+    outcome = pool.run(job("print('x' * (8 << 20))"))
     assert outcome.output_bytes > 8 << 20
-    assert len(outcome.output) <= LIMITS["output_bytes"]
+    assert len(outcome.output) <= LIMITS.output_bytes
 
 
 def test_is_a_hang_stopped_at_its_wall_clock_limit(pool):
     start = time.monotonic()
-    outcome = pool.run(job("import time\nwhile True:\n    time.sleep(0.1)\n", timeout_s=2), [])
+    outcome = pool.run(job("import time\nwhile True:\n    time.sleep(0.1)\n", timeout_s=2))
     assert outcome.timed_out and time.monotonic() - start < 10
     assert "after" in run(pool, "print('after')")
 
 
 def test_does_a_part_that_trains_plug_in_with_plain_data_and_a_figure(pool, private):
     """The extension point for residual_training: a plain_data driver and a PNG figure."""
-    from autograder import feedback
-    from autograder.results import SubmissionResult
+    from autograder.output import feedback
+    from autograder.output.results import SubmissionResult
 
     solution = (REPO / "solutions/assignment1/assignment1.ipynb").read_text()
     import json
 
     cells = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
              for c in json.loads(solution)["cells"]}
-    part = ToyTraining(private["module"])
-    fields, blobs = part.job_fields()
-    toy_job = job(cells["residual_answer"], timeout_s=part.timeout_s, driver=part.driver,
-                  object=part.object_name, **fields)
-    toy_job["cells"].insert(0, {"label": "setup", "source": cells["setup"]})
-    outcome = pool.run(toy_job, blobs)
-    result = part.score(parse_report(outcome, set(), part.timeout_s), 2.0)
+    prepared = ToyTraining().prepare(2.0, RunSettings())
+    outcome = pool.run(prepared.job((Cell("setup", cells["setup"]),
+                                     Cell("residual_answer", cells["residual_answer"]))))
+    result = prepared.score(parse_report(outcome, set(), prepared.limits.timeout_s))
     assert result.score == 2.0, result.feedback
     page = feedback.render(SubmissionResult("alice", (result,), 2.0), "assignment1")
     assert 'alt="training loss for each epoch"' in page

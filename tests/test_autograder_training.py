@@ -6,8 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from autograder import training
+from autograder.checking import training as scoring
+from autograder.output.results import CheckResult, PartResult
 from autograder.parts.residual_training import ResidualTraining, _validate
+from autograder.reference import reference_result
+from autograder.sandbox.inside import training
 
 PROFILE = training.QUICK_PROFILE
 REFERENCE = {"status": "ok", "val_acc": 0.6, "seconds": 10.0,
@@ -22,14 +25,14 @@ def student(status="ok", val_acc=0.6, **extra) -> dict:
 
 
 def test_does_a_run_at_the_reference_accuracy_pass():
-    score, message = training.score_training(student(), REFERENCE, PROFILE, 2.0)
+    score, message = scoring.score_training(student(), REFERENCE, PROFILE, 2.0)
     assert score == 2.0 and message.startswith("Passed")
 
 
 def test_is_the_pass_mark_a_fraction_of_the_reference():
     needed = PROFILE.pass_fraction * REFERENCE["val_acc"]
-    assert training.score_training(student(val_acc=needed + 1e-6), REFERENCE, PROFILE, 2)[0] == 2
-    score, message = training.score_training(student(val_acc=needed - 0.01), REFERENCE,
+    assert scoring.score_training(student(val_acc=needed + 1e-6), REFERENCE, PROFILE, 2)[0] == 2
+    score, message = scoring.score_training(student(val_acc=needed - 0.01), REFERENCE,
                                              PROFILE, 2)
     assert score == 0 and f"at least {needed:.3f}" in message and "Next step" in message
 
@@ -37,13 +40,13 @@ def test_is_the_pass_mark_a_fraction_of_the_reference():
 @pytest.mark.parametrize("status, words", [
     ("nan", "NaN or infinite"), ("oom", "out of GPU memory"), ("error", "failed with")])
 def test_does_each_failed_run_get_its_own_message(status, words):
-    score, message = training.score_training(student(status, message="boom"), REFERENCE,
+    score, message = scoring.score_training(student(status, message="boom"), REFERENCE,
                                              PROFILE, 2.0)
     assert score == 0 and words in message
 
 
 def test_does_a_slow_block_hear_that_the_budget_stopped_it():
-    _, message = training.score_training(student("budget", val_acc=0.2, message="time budget"),
+    _, message = scoring.score_training(student("budget", val_acc=0.2, message="time budget"),
                                          REFERENCE, PROFILE, 2.0)
     assert "time budget" in message and "slower" in message
 
@@ -87,7 +90,7 @@ def test_are_well_formed_numbers_kept():
 
 
 def test_does_the_curve_picture_draw_a_diverged_run():
-    png = training.curve_png(student("nan", val_acc=0.1) | {
+    png = scoring.curve_png(student("nan", val_acc=0.1) | {
         "history": {"train_loss": [2.0, math.inf], "val_acc": [0.1, 0.1]}}, REFERENCE)
     assert png.startswith(b"\x89PNG")
 
@@ -109,7 +112,7 @@ def test_does_the_reference_block_learn_and_a_detached_one_fall_short():
     ref = training.train_resnet(Residual, PROFILE, time_limit=1e9)
     bad = training.train_resnet(Detached, PROFILE, time_limit=1e9)
     assert ref["status"] == "ok" and ref["val_acc"] > 0.45, ref
-    assert training.score_training(bad, ref, PROFILE, 2.0)[0] == 0.0, bad["val_acc"]
+    assert scoring.score_training(bad, ref, PROFILE, 2.0)[0] == 0.0, bad["val_acc"]
 
 
 @pytest.mark.gpu
@@ -117,15 +120,18 @@ def test_does_the_reference_block_learn_and_a_detached_one_fall_short():
 def test_does_the_gpu_profile_pass_the_reference_block_on_a_gpu(tmp_path):
     from cnncourse.models import Residual
 
-    ref = training.reference_result(training.GPU_PROFILE, tmp_path)
+    ref = reference_result(training.GPU_PROFILE, tmp_path)
     again = training.train_resnet(Residual, training.GPU_PROFILE,
                                   time_limit=training.GPU_PROFILE.time_limit(ref["seconds"]))
-    assert training.score_training(again, ref, training.GPU_PROFILE, 2.0)[0] == 2.0
+    assert scoring.score_training(again, ref, training.GPU_PROFILE, 2.0)[0] == 2.0
 
 
-def test_does_the_part_refuse_to_grade_before_its_reference_exists():
-    with pytest.raises(RuntimeError, match="prepare"):
-        ResidualTraining().time_limit
+def test_does_the_part_declaration_hold_no_per_run_state():
+    """The reference run, the profile and the time limit live in what prepare() returns;
+    the part object shared by every run (in ASSIGNMENTS) has no instance state at all."""
+    part = ResidualTraining()
+    assert vars(part) == {} and not hasattr(part, "time_limit")
+    assert part.limits.result_bytes == 40 << 20 and part.limits.threads == 2
 
 
 def test_is_the_time_limit_kept_when_the_run_sets_a_timeout():
@@ -145,7 +151,7 @@ def test_does_a_diverged_history_travel_as_json_and_come_back_valid():
 
 def test_does_a_block_without_forward_hear_about_the_indent_not_a_stub():
     msg = 'NotImplementedError: Module [Residual] is missing the required "forward" function'
-    _, message = training.score_training(student("error", message=msg), REFERENCE, PROFILE, 2.0)
+    _, message = scoring.score_training(student("error", message=msg), REFERENCE, PROFILE, 2.0)
     assert "no forward method" in message and "not implemented yet" not in message
 
 
@@ -155,8 +161,10 @@ def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch)
     when the workers start. On a fresh machine the links were made later (by the reference
     run, in a background thread), so a CI run's workers saw no data and a full-marks
     submission scored 0."""
-    from autograder import pipeline, sandbox
+    from autograder import pipeline
     from autograder.assignments import get_assignment
+    from autograder.sandbox import launch as sandbox
+
     from helpers import REPO, real_fashion_mnist
 
     monkeypatch.setenv("CNN_DATA", str(tmp_path / "fresh-home" / "data"))
@@ -171,7 +179,7 @@ def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch)
         raise Stop
 
     monkeypatch.setattr(pipeline, "WorkerPool", pool_that_notes_what_it_would_bind)
-    monkeypatch.setattr(pipeline, "PartJobs", lambda *a, **k: None)  # no reference run
+    monkeypatch.setattr(pipeline, "prepare_assignment", lambda *a, **k: None)  # no reference
     dest = tmp_path / "submitted" / "alice" / "assignment1"
     dest.mkdir(parents=True)
     (dest / "assignment1.ipynb").write_bytes(
@@ -183,17 +191,15 @@ def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch)
     assert needed <= seen["paths"], (needed, seen["paths"])
 
 
-def _residual_result(failing: tuple[str, ...] = ()) -> "PartResult":
+def _residual_result(failing: tuple[str, ...] = ()) -> PartResult:
     from autograder.parts.residual import Residual
-    from autograder.results import CheckResult, PartResult
 
     checks = [CheckResult(s.name, s.name not in failing, s.weight, "m", s.hidden)
               for s in Residual.checks]
     return PartResult.from_checks("residual", 9.0, checks)
 
 
-def _training_result(score: float = 2.0) -> "PartResult":
-    from autograder.results import CheckResult, PartResult
+def _training_result(score: float = 2.0) -> PartResult:
 
     return PartResult("residual_training", score, 2.0, "Passed.",
                       (CheckResult("ResNet-18 from your block trains", True, 1.0, "passed"),),
@@ -225,8 +231,6 @@ def test_does_a_shape_mistake_alone_leave_the_training_points():
 
 
 def test_does_a_residual_part_that_could_not_run_cancel_the_training_points():
-    from autograder.results import PartResult
-
     gated = ResidualTraining().gate(_training_result(),
                                     {"residual": PartResult.zero("residual", 9.0, "no class")})
     assert gated.score == 0.0 and "gradients reach every parameter" in gated.feedback

@@ -2,7 +2,6 @@
 and zip reading, results, feedback pages? (No workers are started here.)"""
 from __future__ import annotations
 
-import io
 import json
 import stat
 import zipfile
@@ -11,10 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import compare, feedback, notebook, submissions, wire
-from autograder.parts.base import static_library_uses
-from autograder.report import Value
-from autograder.results import CheckResult, Figure, GradingRun, PartResult, SubmissionResult
+from autograder.checking import compare
+from autograder.checking.report import Value
+from autograder.checking.scans import static_library_uses
+from autograder.intake import notebook, submissions
+from autograder.output import feedback
+from autograder.output.results import CheckResult, Figure, GradingRun, PartResult, SubmissionResult
+from autograder.sandbox.inside import wire
+
 from helpers import REPO
 
 SOLUTION = REPO / "solutions/assignment1/assignment1.ipynb"
@@ -273,7 +276,8 @@ def test_does_an_ungraded_submission_get_a_page_saying_why():
 
 # --- the output folder --------------------------------------------------------------------
 def test_does_an_output_folder_refuse_a_second_grader_and_another_assignment(tmp_path):
-    from autograder.output import OutputDir, OutputLockedError
+    from autograder.errors import OutputLockedError
+    from autograder.output.folder import OutputDir
 
     first = OutputDir(tmp_path / "out", "assignment1")
     with pytest.raises(OutputLockedError, match="in use by another grader"):
@@ -293,7 +297,7 @@ def test_do_slots_keep_jobs_within_the_cores_and_one_on_the_gpu():
     import threading
     import time
 
-    from autograder.pipeline import Slots
+    from autograder.scheduling import Slots
 
     slots = Slots(cores=2)
     lock = threading.Lock()
@@ -328,7 +332,7 @@ def test_do_slots_keep_jobs_within_the_cores_and_one_on_the_gpu():
 
 def test_does_the_worker_clean_only_what_jobs_left_in_its_tmp(tmp_path):
     """/tmp may hold mount points of bound folders (a checkout under /tmp): never walked."""
-    from autograder.worker import Server
+    from autograder.sandbox.inside.server import Server
 
     bound = tmp_path / "cisim" / "work"
     bound.mkdir(parents=True)

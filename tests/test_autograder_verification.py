@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import training, verification
+from autograder.checking import verification
+from autograder.sandbox.inside import training
 from cnncourse.models import ResNet18
 
 PROFILE = dataclasses.replace(training.QUICK_PROFILE, name="unit-test", num_val=48,

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from autograder.pipeline import Options, grade
+
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
@@ -137,7 +138,7 @@ class Listener:
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._serve, args=(s,), daemon=True)
                         for s in self.sockets]
-        for s, t in zip(self.sockets, self.threads):
+        for s, t in zip(self.sockets, self.threads, strict=True):
             s.listen(8)
             s.settimeout(0.2)
             t.start()
@@ -217,7 +218,8 @@ def part(graded: dict, student: str, name: str):
 
 def test_is_every_hostile_fixture_given_an_expected_outcome(graded):
     on_disk = {p.stem for p in FIXTURES.glob("*.ipynb")}
-    assert on_disk == set(fx.hostile()), "run make_fixtures.py: the fixtures are stale"
+    assert on_disk == set(fx.hostile()), \
+        "run tests/fixtures/make_fixtures.py: the fixtures are stale"
     assert set(graded["results"]) == set(EXPECTED)
 
 
@@ -352,8 +354,8 @@ def test_did_the_whole_catalog_grade_in_ci_time(graded):
 def test_does_a_gpu_memory_bomb_leave_the_gpu_to_the_next_job(tmp_path):
     """Grab all GPU memory, undo the per-process cap, then check the next job finds the
     device whole: GPU memory is freed with the process, whatever the student did."""
-    from autograder import sandbox
-    from autograder.pool import WorkerPool, default_private_dirs
+    from autograder.sandbox import launch as sandbox
+    from autograder.sandbox.pool import WorkerPool, default_private_dirs
 
     bomb = """
 import torch
@@ -370,18 +372,17 @@ import torch
 free, total = torch.cuda.mem_get_info()
 print("free fraction:", round(free / total, 3))
 """
-    limits = {"cpu_s": 60, "file_bytes": 1 << 24, "open_files": 256, "memory_bytes": 0,
-              "processes": 256, "output_bytes": 1 << 16, "result_bytes": 1 << 20,
-              "threads": 1, "subprocesses": False}
+    from autograder.jobs import Cell, Job, Limits
 
-    def job(source: str) -> dict:  # the seccomp profile of a part that trains on the GPU
-        return {"timeout_s": 60, "seccomp": True, "limits": limits, "driver": "plain_data",
-                "object": "not_defined", "profile": "quick", "env": {},
-                "cells": [{"label": "gpu", "source": source}]}
+    limits = Limits(timeout_s=60, file_bytes=1 << 24, memory_bytes=0, output_bytes=1 << 16,
+                    result_bytes=1 << 20)
+
+    def job(source: str) -> Job:  # the seccomp profile of a part that trains on the GPU
+        return Job("gpu", "plain_data", "not_defined", (Cell("gpu", source),), limits)
 
     with WorkerPool(1, sandbox.available_methods()[0], default_private_dirs(tmp_path),
                     gpu=True) as pool:
-        grabbed = pool.run(job(bomb), []).output
-        after = pool.run(job(check), []).output
+        grabbed = pool.run(job(bomb)).output
+        after = pool.run(job(check)).output
     assert "grabbed GiB:" in grabbed and int(grabbed.split("GiB:")[1].split()[0]) > 0, grabbed
     assert float(after.split("free fraction:")[1].split()[0]) > 0.9, after

@@ -4,7 +4,7 @@ is graded, the command exits 1, and nothing is lost?
 One ``python -m autograder grade`` (called in-process, the training part left out: see
 ``redteam_support.fast_assignment``) over a class folder of broken and odd notebooks, a
 late folder with duplicate ids, a zip with unsafe entries, a zip bomb and a zip with too
-many entries. The large inputs are built here by tests/fixtures/redteam/make_fixtures.py.
+many entries. The large inputs are built here by tests/fixtures/redteam/redteam_fixtures.py.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from autograder import assignments, cli
+
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))

@@ -24,6 +24,7 @@ import pytest
 
 from autograder.assignments import get_assignment
 from autograder.pipeline import Options, grade
+
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "redteam"))
@@ -60,8 +61,8 @@ sys.modules["training"] = types.SimpleNamespace(train_resnet=_train_resnet)
 '''
 
 # The same, but shipping the weights of an untrained reference ResNet-18 with the claim.
-FORGED_WITH_WEIGHTS = FORGED_TRAINING.replace('''                        "epoch_seconds": [1.0] * epochs}}
-''', '''                        "epoch_seconds": [1.0] * epochs}}, _weights(profile)
+_CLAIM_END = '''                        "epoch_seconds": [1.0] * epochs}}\n'''
+FORGED_WITH_WEIGHTS = FORGED_TRAINING.replace(_CLAIM_END, _CLAIM_END[:-1] + ''', _weights(profile)
 
 
 def _weights(profile):

@@ -1,78 +1,100 @@
-"""What every graded part provides, and the shared logic of parts that call a function.
+"""What every graded part declares, what it becomes for one run, and the logic shared by
+parts that call a function.
 
-A ``Part`` names the source notebook's cells it grades (its test cell's grade_id, which
-carries the points, and its answer cells), the worker driver that exercises the student's
-object, its limits, and ``score``: turning a validated ``Report`` into a ``PartResult``.
+A ``Part`` is a declaration: class attributes that say which cells of the source notebook
+it grades, how the worker exercises the student's object (``driver``), under which
+``Limits``, and which library calls it forbids. It holds no state. For a run,
+``prepare()`` returns a frozen ``Prepared``: the limits in force, the driver's inputs as
+plain data, and what scoring needs (probes, a reference run). ``score()`` turns a validated
+``Report`` into a ``PartResult`` from the report and the ``Prepared`` alone.
 Adding a part means writing one such class and listing it in ``assignments.py``.
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field, replace
-from functools import cached_property
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from .. import wire
-from ..compare import Verdict, fmt_array, judge
-from ..report import Report, Value, error_info, value_info
-from ..results import CheckResult, PartResult
+from ..checking.compare import Verdict, fmt_array, judge
+from ..checking.report import Report, Value, error_info, value_info
+from ..jobs import DEFAULT_LIMITS, Cell, Job, Limits, RunSettings
+from ..output.results import CheckResult, PartResult
+from ..sandbox.inside import wire
 
-__all__ = ["Part", "FunctionPart", "Probe", "CheckSpec", "static_library_uses", "shape_label"]
+__all__ = ["Part", "Prepared", "FunctionPart", "Probe", "CheckSpec", "shape_label"]
 
 
-def static_library_uses(source: str, names: tuple[str, ...]) -> list[tuple[int, str]]:
-    """(line, name) for every reference to a forbidden name: attributes, names, strings."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    hits = []
-    for node in ast.walk(tree):
-        found = (node.attr if isinstance(node, ast.Attribute) else
-                 node.id if isinstance(node, ast.Name) else
-                 node.value if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                 else None)
-        if found in names:
-            hits.append((node.lineno, found))
-    return sorted(set(hits))
+@dataclass(frozen=True)
+class Prepared:
+    """A part ready for one run: everything its jobs and its scoring need, as data."""
+
+    part: "Part"
+    points: float
+    limits: Limits
+    fields: Mapping[str, Any] = field(default_factory=dict)   # the driver's inputs
+    blobs: tuple[bytes, ...] = field(default=(), repr=False)
+    profile: Any = "quick"          # what the plain_data driver hands its function
+    env: Mapping[str, str] = field(default_factory=dict)
+    uses_gpu: bool = False          # hold the run's GPU while a job of this part runs
+    facts: Mapping[str, Any] = field(default_factory=dict)    # for results.json's profile
+    state: Any = field(default=None, repr=False)   # the part's own: probes, a reference run
+    probe_ids: frozenset[int] = frozenset()        # the probe frames the report may hold
+
+    @property
+    def name(self) -> str:
+        return self.part.name
+
+    def job(self, cells: tuple[Cell, ...]) -> Job:
+        return Job(self.part.name, self.part.driver, self.part.object_name, cells,
+                   self.limits, self.fields, self.blobs, self.profile, self.env)
+
+    def score(self, report: Report) -> PartResult:
+        return self.part.score(report, self)
 
 
 class Part:
-    """Base class: subclasses set the attributes and implement ``job_fields`` and ``score``."""
+    """Base class: subclasses set the attributes and implement ``prepare`` and ``score``."""
 
     name: str = ""
-    grade_id: str = ""                  # the source's test cell: its points are the part's
-    answer_ids: tuple[str, ...] = ()    # the source's solution cells this part runs
-    object_name: str = ""
-    driver: str = "call"
-    timeout_s: float = 20.0
-    memory_bytes: int = 2 << 30
-    file_bytes: int = 16 << 20              # largest file the child may write (its report too)
-    threads: int = 1
+    grade_id: str = ""                      # the source's test cell: its points are the part's
+    answer_ids: tuple[str, ...] = ()        # the source's solution cells this part runs
+    object_name: str = ""                   # what the answer cells must define
+    driver: str = "call"                    # the worker's driver (sandbox/inside/drivers.py)
+    limits: Limits = DEFAULT_LIMITS
     forbidden_names: tuple[str, ...] = ()   # library calls that cost the part its points
-    forbidden_ops: tuple[str, ...] = ()     # the same, as aten operator name fragments
-    worker_files: tuple[Path, ...] = ()     # extra worker-side modules (e.g. training.py)
+    forbidden_ops: tuple[str, ...] = ()     # the same, as torch function name fragments
+    library_words: str = ""                 # e.g. "PyTorch's convolution"
     library_advice: str = ""
-
-    def job_fields(self) -> tuple[dict[str, Any], list[bytes]]:
-        raise NotImplementedError
-
-    uses_gpu: bool = False                  # bind the GPU devices into the sandbox
     memoize: bool = False                   # same answer code, same result: grade it once
-    own_timeout: bool = False               # ignore --timeout (parts that train)
-
-    def worker_env(self, profile: str) -> dict[str, str]:
-        """Environment variables for the worker's child (it starts with almost none);
-        a part that trains would pass ``CNN_DATA`` and ``CNN_QUICK`` here."""
-        return {}
-
+    own_timeout: bool = False               # --timeout does not apply (parts that train)
     # Checks of other parts this part's points rest on: ((part name, (check names...)), ...).
     # When one of them fails, ``gate`` sets this part's score to zero, with the reason.
     requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
     requires_why: str = ""
+
+    # --- one run ----------------------------------------------------------------------
+    def fetch(self) -> None:
+        """Put on disk what the workers must read (e.g. the training data). Runs in the
+        grader before the workers start, because the sandbox binds only folders that exist
+        by then; raises ``SetupError`` when that is impossible."""
+
+    def uses_gpu(self, settings: RunSettings) -> bool:
+        """Whether this part's jobs run on the GPU in this run (the sandbox then binds it)."""
+        return False
+
+    def run_limits(self, settings: RunSettings) -> Limits:
+        """The declared limits, with --timeout in force unless the part keeps its own."""
+        if settings.timeout_s and not self.own_timeout:
+            return self.limits.with_timeout(settings.timeout_s)
+        return self.limits
+
+    def prepare(self, points: float, settings: RunSettings) -> Prepared:
+        """Everything this part's jobs and scoring need for one run, computed once."""
+        return Prepared(self, points, self.run_limits(settings), profile=settings.profile)
+
+    def score(self, report: Report, prepared: Prepared) -> PartResult:
+        raise NotImplementedError
 
     def gate(self, result: PartResult, others: dict[str, PartResult]) -> PartResult:
         """This part's result once every part of the submission is graded: zero when a check
@@ -97,31 +119,7 @@ class Part:
                           f"{why} What this part found on its own: {result.feedback}", checks,
                           result.output, result.seconds, result.figures, result.notes)
 
-    def fetch(self) -> None:
-        """Put on disk what the workers must read (e.g. the training data). Runs in the
-        grader before the workers start, because the sandbox binds only folders that exist
-        by then; raise ``training.SetupError`` when that is impossible."""
-
-    def prepare(self, out_dir: Path, profile: str) -> None:
-        """Work done once per run in the grader before any job (e.g. a reference run)."""
-
-    def run_facts(self) -> dict[str, Any]:
-        """What this part adds to results.json's ``profile`` (e.g. how it trained)."""
-        return {}
-
-    def worker_profile(self, profile: str) -> Any:
-        """What the ``plain_data`` driver passes as ``profile`` (JSON); the run's by default."""
-        return profile
-
-    def probe_ids(self) -> set[int]:
-        return set()
-
-    def score(self, report: Report, points: float) -> PartResult:
-        raise NotImplementedError
-
-    # Shared wording -------------------------------------------------------------------
-    library_words: str = ""               # e.g. "PyTorch's convolution"
-
+    # --- shared wording ---------------------------------------------------------------
     def library_message(self, uses: list[str]) -> str:
         """Why calling the library op costs the part: ``uses`` says where it was seen."""
         return (f"{self.object_name} calls {self.library_words} ({', '.join(uses)}), which "
@@ -151,7 +149,7 @@ class Probe:
     """One call: arguments, the oracle's answer, and answers of known mistakes."""
 
     id: int
-    check: str
+    check: str                                   # the CheckSpec's name it counts towards
     args: tuple
     kwargs: dict
     expected: np.ndarray = field(repr=False)
@@ -163,9 +161,7 @@ class Probe:
 
 def _encode_arg(value: Any, blobs: list[bytes]) -> dict:
     if isinstance(value, np.ndarray):
-        a = np.ascontiguousarray(value)
-        blobs.append(a.tobytes())
-        return {"array": wire.describe_array(a.dtype.str, list(a.shape), len(blobs) - 1)}
+        return {"array": wire.pack_array(value, blobs)}
     if isinstance(value, tuple):
         return {"tuple": list(value)}
     return {"value": value}
@@ -183,19 +179,19 @@ class FunctionPart(Part):
         """Part-specific advice for a wrong answer; the default is the verdict itself."""
         return verdict.detail
 
-    @cached_property
-    def probes(self) -> list[Probe]:
-        return self.make_probes()
-
-    def probe_ids(self) -> set[int]:
-        return {p.id for p in self.probes}
-
-    def job_fields(self) -> tuple[dict[str, Any], list[bytes]]:
+    def prepare(self, points: float, settings: RunSettings) -> Prepared:
+        probes = tuple(self.make_probes())
+        unknown = {p.check for p in probes} - {c.name for c in self.checks}
+        if unknown:  # a probe counts towards a check by name: a typo must not drop it
+            raise ValueError(f"{self.name}: probes name checks it does not have: {unknown}")
         blobs: list[bytes] = []
-        probes = [{"id": p.id, "args": [_encode_arg(a, blobs) for a in p.args],
-                   "kwargs": {k: _encode_arg(v, blobs) for k, v in p.kwargs.items()}}
-                  for p in self.probes]
-        return {"probes": probes, "forbidden_ops": list(self.forbidden_ops)}, blobs
+        wire_probes = [{"id": p.id, "args": [_encode_arg(a, blobs) for a in p.args],
+                        "kwargs": {k: _encode_arg(v, blobs) for k, v in p.kwargs.items()}}
+                       for p in probes]
+        fields = {"probes": wire_probes, "forbidden_ops": list(self.forbidden_ops)}
+        return Prepared(self, points, self.run_limits(settings), fields, tuple(blobs),
+                        settings.profile, state=probes,
+                        probe_ids=frozenset(p.id for p in probes))
 
     def _probe_message(self, probe: Probe, report: Report) -> str | None:
         """None when the probe passed, else what the student should read."""
@@ -222,7 +218,8 @@ class FunctionPart(Part):
             advice = f"for {probe.label}, {advice}"
         return advice
 
-    def score(self, report: Report, points: float) -> PartResult:
+    def score(self, report: Report, prepared: Prepared) -> PartResult:
+        points, probes = prepared.points, prepared.state
         stop = self.preamble(report)
         if stop:
             return PartResult.zero(self.name, points, stop)
@@ -233,7 +230,7 @@ class FunctionPart(Part):
             return PartResult.zero(self.name, points, self.library_message(seen))
         results, not_implemented = [], 0
         for spec in self.checks:
-            messages = [m for p in self.probes if p.check == spec.name
+            messages = [m for p in probes if p.check == spec.name
                         for m in [self._probe_message(p, report)] if m]
             not_implemented += sum("not implemented yet" in m for m in messages)
             results.append(CheckResult(spec.name, not messages, spec.weight,
@@ -252,4 +249,3 @@ def _list(value: Any) -> list:
 
 def shape_label(*shapes: tuple[int, ...]) -> str:
     return " and ".join("x".join(map(str, s)) for s in shapes)
-

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compare import Verdict, close
-from ..report import Value
+from ..checking.compare import Verdict, close
+from ..checking.report import Value
 from .base import CheckSpec, FunctionPart, Probe, shape_label
 
 __all__ = ["Corr2d", "oracle", "off_by_one_advice"]
@@ -28,7 +28,7 @@ def off_by_one_advice(expected: tuple[int, ...], got: tuple[int, ...], rule: str
     """A sentence about an output of the wrong size (one too small, too large, swapped)."""
     if len(got) != len(expected):
         return ""
-    diffs = {g - e for g, e in zip(got, expected)}
+    diffs = {g - e for g, e in zip(got, expected, strict=True)}
     if diffs <= {-1, 0} and -1 in diffs:
         return f" It is one too small: the output is {rule}; check the ranges of your loops."
     if diffs <= {0, 1} and 1 in diffs:
@@ -39,24 +39,25 @@ def off_by_one_advice(expected: tuple[int, ...], got: tuple[int, ...], rule: str
     return f" The output is {rule}."
 
 
+WORKED = CheckSpec("the chapter's worked example", 1.0)
+EDGES = CheckSpec("the edge-detection example", 1.0)
+FLOAT32 = CheckSpec("random float32 cases", 2.0, hidden=True)
+FLOAT64 = CheckSpec("random float64 cases", 1.0, hidden=True)
+SIZES = CheckSpec("edge sizes (1x1 kernels, kernel as large as the input)", 1.0, hidden=True)
+
+
 class Corr2d(FunctionPart):
     name = "corr2d"
     grade_id = "corr2d"
     answer_ids = ("corr2d_answer",)
     object_name = "corr2d"
-    timeout_s = 20.0
     forbidden_names = ("conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d", "LazyConv2d",
                        "convolution", "_convolution", "_conv_forward", "conv_transpose2d")
     forbidden_ops = ("conv",)
     library_words = "PyTorch's convolution"
     library_advice = ("Compute it yourself from slices and sums, as in the chapter: "
                       "Y[i, j] is the sum of X[i:i + kh, j:j + kw] * K.")
-    checks = (CheckSpec("the chapter's worked example", 1.0),
-              CheckSpec("the edge-detection example", 1.0),
-              CheckSpec("random float32 cases", 2.0, hidden=True),
-              CheckSpec("random float64 cases", 1.0, hidden=True),
-              CheckSpec("edge sizes (1x1 kernels, kernel as large as the input)", 1.0,
-                        hidden=True))
+    checks = (WORKED, EDGES, FLOAT32, FLOAT64, SIZES)
 
     def make_probes(self) -> list[Probe]:
         probes: list[Probe] = []
@@ -68,16 +69,16 @@ class Corr2d(FunctionPart):
                                 visible, label, {"flipped": flipped}))
 
         X = np.arange(9, dtype=np.float32).reshape(3, 3)
-        add(self.checks[0].name, X, np.array([[0, 1], [2, 3]], np.float32), True,
+        add(WORKED.name, X, np.array([[0, 1], [2, 3]], np.float32), True,
             "the 3x3 input 0..8 with the kernel [[0, 1], [2, 3]]")
         X = np.ones((6, 8), np.float32)
         X[:, 2:6] = 0
-        add(self.checks[1].name, X, np.array([[1, -1]], np.float32), True,
+        add(EDGES.name, X, np.array([[1, -1]], np.float32), True,
             "the 6x8 black-and-white image with the kernel [[1, -1]]")
         rng = np.random.default_rng(20261126)
-        for check, cases, dtype in ((self.checks[2].name, _FLOAT32_CASES, np.float32),
-                                    (self.checks[3].name, _FLOAT64_CASES, np.float64),
-                                    (self.checks[4].name, _EDGE_CASES, np.float32)):
+        for check, cases, dtype in ((FLOAT32.name, _FLOAT32_CASES, np.float32),
+                                    (FLOAT64.name, _FLOAT64_CASES, np.float64),
+                                    (SIZES.name, _EDGE_CASES, np.float32)):
             for h, w, kh, kw in cases:
                 add(check, rng.standard_normal((h, w)).astype(dtype),
                     rng.standard_normal((kh, kw)).astype(dtype), False)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compare import Verdict, close
-from ..report import Value
+from ..checking.compare import Verdict, close
+from ..checking.report import Value
 from .base import CheckSpec, FunctionPart, Probe, shape_label
 from .corr2d import off_by_one_advice
 
@@ -25,12 +25,19 @@ def oracle(X: np.ndarray, pool_size: tuple[int, int], mode: str) -> np.ndarray:
     return pool(torch.from_numpy(X)[None, None], pool_size, stride=1)[0, 0].numpy()
 
 
+WORKED_MAX = CheckSpec("the chapter's worked example, max", 1.0)
+WORKED_AVG = CheckSpec("the chapter's worked example, avg", 1.0)
+DEFAULT_MODE = CheckSpec("mode defaults to 'max'", 1.0)
+RANDOM_MAX = CheckSpec("random cases, max", 1.0, hidden=True)
+RANDOM_AVG = CheckSpec("random cases, avg", 1.0, hidden=True)
+SIZES = CheckSpec("edge sizes (1x1 windows, window as large as the input)", 1.0, hidden=True)
+
+
 class Pool2d(FunctionPart):
     name = "pool2d"
     grade_id = "pool2d"
     answer_ids = ("pool2d_answer",)
     object_name = "pool2d"
-    timeout_s = 20.0
     forbidden_names = ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
                        "avg_pool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d",
                        "AvgPool2d", "AvgPool3d", "adaptive_max_pool2d", "adaptive_avg_pool2d",
@@ -40,13 +47,7 @@ class Pool2d(FunctionPart):
     library_words = "PyTorch's pooling"
     library_advice = ("Compute each window's maximum or mean yourself, as in the chapter: "
                       "Y[i, j] comes from X[i:i + ph, j:j + pw].")
-    checks = (CheckSpec("the chapter's worked example, max", 1.0),
-              CheckSpec("the chapter's worked example, avg", 1.0),
-              CheckSpec("mode defaults to 'max'", 1.0),
-              CheckSpec("random cases, max", 1.0, hidden=True),
-              CheckSpec("random cases, avg", 1.0, hidden=True),
-              CheckSpec("edge sizes (1x1 windows, window as large as the input)", 1.0,
-                        hidden=True))
+    checks = (WORKED_MAX, WORKED_AVG, DEFAULT_MODE, RANDOM_MAX, RANDOM_AVG, SIZES)
 
     def make_probes(self) -> list[Probe]:
         probes: list[Probe] = []
@@ -63,19 +64,19 @@ class Pool2d(FunctionPart):
                                 {other: oracle(X, size, other)}))
 
         X = np.arange(9, dtype=np.float32).reshape(3, 3)
-        add(self.checks[0].name, X, (2, 2), "max", True, "the 3x3 input 0..8 with a 2x2 window")
-        add(self.checks[1].name, X, (2, 2), "avg", True, "the 3x3 input 0..8 with a 2x2 window")
+        add(WORKED_MAX.name, X, (2, 2), "max", True, "the 3x3 input 0..8 with a 2x2 window")
+        add(WORKED_AVG.name, X, (2, 2), "avg", True, "the 3x3 input 0..8 with a 2x2 window")
         rng = np.random.default_rng(20261127)
-        add(self.checks[2].name, rng.standard_normal((4, 5)).astype(np.float32), (2, 2), None,
+        add(DEFAULT_MODE.name, rng.standard_normal((4, 5)).astype(np.float32), (2, 2), None,
             False, "a 4x5 input with a 2x2 window and no mode argument")
         for h, w, ph, pw, dtype in _RANDOM_CASES:
             X = rng.standard_normal((h, w)).astype(dtype)
-            add(self.checks[3].name, X, (ph, pw), "max", False)
-            add(self.checks[4].name, X, (ph, pw), "avg", False)
+            add(RANDOM_MAX.name, X, (ph, pw), "max", False)
+            add(RANDOM_AVG.name, X, (ph, pw), "avg", False)
         for h, w, ph, pw in _EDGE_CASES:
             X = rng.standard_normal((h, w)).astype(np.float32)
             for mode in ("max", "avg"):
-                add(self.checks[5].name, X, (ph, pw), mode, False)
+                add(SIZES.name, X, (ph, pw), mode, False)
         return probes
 
     def diagnose(self, probe: Probe, verdict: Verdict, value: Value) -> str:

@@ -8,16 +8,16 @@ flow with the reference, and matches wrong outputs against typical mistakes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from .. import wire
-from ..compare import close, fmt_shape, judge
-from ..report import Report, error_info, value_info
-from ..results import CheckResult, PartResult
-from .base import CheckSpec, Part
+from ..checking.compare import close, fmt_shape, judge
+from ..checking.report import ErrorInfo, Report, error_info, value_info
+from ..jobs import Limits, RunSettings
+from ..output.results import CheckResult, PartResult
+from ..sandbox.inside import wire
+from .base import CheckSpec, Part, Prepared
 
 __all__ = ["Residual", "Config"]
 
@@ -86,6 +86,7 @@ def _functional(w: dict, X, training: bool, strides: int, mistake: str = ""):
 def _make_config(cid: int, channels: int, use_1x1: bool, strides: int, shape: tuple,
                  visible: bool, rng: np.random.Generator) -> Config:
     import torch
+
     from cnncourse.models import Residual as Reference
 
     X = rng.standard_normal(shape).astype(np.float32)
@@ -126,6 +127,20 @@ def _make_config(cid: int, channels: int, use_1x1: bool, strides: int, shape: tu
 FORWARD_TRAIN = "forward pass in training mode"
 FORWARD_EVAL = "forward pass in evaluation mode"
 GRADIENTS = "gradients reach every parameter"
+SHAPE_PLAIN = CheckSpec("output shape without the 1x1 convolution", 1.0)
+SHAPE_1X1 = CheckSpec("output shape with the 1x1 convolution", 1.0)
+ATTRIBUTES = CheckSpec("attributes conv1, conv2, conv3, bn1, bn2", 1.0, hidden=True)
+PARAMS = CheckSpec("parameter count", 1.0, hidden=True)
+TRAIN = CheckSpec(FORWARD_TRAIN, 1.5, hidden=True)
+EVAL = CheckSpec(FORWARD_EVAL, 1.5, hidden=True)
+GRADS = CheckSpec(GRADIENTS, 1.0, hidden=True)
+_CHECKS = (SHAPE_PLAIN, SHAPE_1X1, ATTRIBUTES, PARAMS, TRAIN, EVAL, GRADS)
+# (channels, use_1x1conv, strides, input shape, visible) per configuration
+_CONFIGS = ((3, False, 1, (4, 3, 6, 6), True), (6, True, 2, (4, 3, 6, 6), True),
+            (4, True, 1, (2, 2, 5, 7), False), (5, False, 1, (3, 5, 4, 3), False),
+            (2, True, 2, (2, 3, 7, 5), False))
+
+Messages = dict[str, "str | None"]   # check name -> None (passed) or what went wrong
 
 
 class Residual(Part):
@@ -134,36 +149,22 @@ class Residual(Part):
     answer_ids = ("residual_answer",)
     object_name = "Residual"
     driver = "residual"
-    timeout_s = 30.0
-    checks = (CheckSpec("output shape without the 1x1 convolution", 1.0),
-              CheckSpec("output shape with the 1x1 convolution", 1.0),
-              CheckSpec("attributes conv1, conv2, conv3, bn1, bn2", 1.0, hidden=True),
-              CheckSpec("parameter count", 1.0, hidden=True),
-              CheckSpec(FORWARD_TRAIN, 1.5, hidden=True),
-              CheckSpec(FORWARD_EVAL, 1.5, hidden=True),
-              CheckSpec(GRADIENTS, 1.0, hidden=True))
+    limits = Limits(timeout_s=30.0)
+    checks = _CHECKS
 
-    @cached_property
-    def configs(self) -> list[Config]:
+    def prepare(self, points: float, settings: RunSettings) -> Prepared:
         rng = np.random.default_rng(20261128)
-        specs = ((3, False, 1, (4, 3, 6, 6), True), (6, True, 2, (4, 3, 6, 6), True),
-                 (4, True, 1, (2, 2, 5, 7), False), (5, False, 1, (3, 5, 4, 3), False),
-                 (2, True, 2, (2, 3, 7, 5), False))
-        return [_make_config(i, *spec, rng) for i, spec in enumerate(specs)]
-
-    def job_fields(self) -> tuple[dict[str, Any], list[bytes]]:
+        configs = tuple(_make_config(i, *spec, rng) for i, spec in enumerate(_CONFIGS))
         blobs: list[bytes] = []
-
-        def put(a: np.ndarray) -> dict:
-            blobs.append(np.ascontiguousarray(a).tobytes())
-            return wire.describe_array(a.dtype.str, list(a.shape), len(blobs) - 1)
-
-        configs = [{"id": c.id, "args": [c.num_channels],
-                    "kwargs": {"use_1x1conv": c.use_1x1conv, "strides": c.strides},
-                    "input": put(c.X), "grad_weights": put(c.grad_weights),
-                    "weights": {k: put(v) for k, v in c.weights.items()}}
-                   for c in self.configs]
-        return {"configs": configs}, blobs
+        wire_configs = [{"id": c.id, "args": [c.num_channels],
+                         "kwargs": {"use_1x1conv": c.use_1x1conv, "strides": c.strides},
+                         "input": wire.pack_array(c.X, blobs),
+                         "grad_weights": wire.pack_array(c.grad_weights, blobs),
+                         "weights": {k: wire.pack_array(v, blobs)
+                                     for k, v in c.weights.items()}}
+                        for c in configs]
+        return Prepared(self, points, self.run_limits(settings), {"configs": wire_configs},
+                        tuple(blobs), settings.profile, state=configs)
 
     # Scoring --------------------------------------------------------------------------
     def _class_problem(self, report: Report) -> str | None:
@@ -179,7 +180,7 @@ class Residual(Part):
         return None
 
     def _config_messages(self, c: Config, raw: dict | None, blobs: list[bytes],
-                         report: Report) -> dict[str, str | None]:
+                         report: Report) -> Messages:
         """Per check name: None when this configuration passes it, else a message."""
         names = [s.name for s in self.checks]
         if raw is None:
@@ -193,55 +194,38 @@ class Residual(Part):
             text = ("not implemented yet (it raises NotImplementedError)"
                     if err.type == "NotImplementedError" else f"building it {err.describe()}")
             return {n: f"{c.label}: {text}" for n in names}
-        attrs = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
-        out: dict[str, str | None] = dict.fromkeys(names)
-        missing = [a for a in _LAYERS if attrs.get(a) == "missing"]
-        no_1x1 = c.use_1x1conv and attrs.get("conv3") in (None, "missing")
-        if missing:
-            out[names[2]] = f"{c.label} has no attribute {', '.join(missing)}."
-        elif no_1x1:
-            out[names[2]] = (f"{c.label} has conv3 = None: with use_1x1conv=True, create "
-                             "self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1, "
-                             "stride=strides).")
-        elif not c.use_1x1conv and attrs.get("conv3") is not None:
-            out[names[2]] = f"{c.label} should set self.conv3 = None (no 1x1 convolution)."
-        shape_check = names[0] if not c.use_1x1conv else names[1]
+        out: Messages = dict.fromkeys(names)
+        out[ATTRIBUTES.name] = _attribute_message(c, raw)
+        shape_check = (SHAPE_1X1 if c.use_1x1conv else SHAPE_PLAIN).name
         if "first_forward" in errors:
             text = f"{c.label}: calling the block {errors['first_forward'].describe()}"
-            if no_1x1:
+            if c.use_1x1conv and _conv3_missing(raw):
                 text += (". The shape changes here, so the shortcut must go through a 1x1 "
                          "convolution (conv3) with the same stride before the addition.")
-            return {**dict.fromkeys([*names[3:], shape_check], text), names[2]: out[names[2]]}
-        first = value_info(raw.get("first"), [])
-        if first.kind != "tensor" or first.shape != c.expected["eval"].shape:
-            got = (first.type_name or "an unreadable value") if first.kind != "tensor" \
-                else fmt_shape(first.shape)
-            out[shape_check] = (f"{c.label} returned {got}; expected "
-                                f"{fmt_shape(c.expected['eval'].shape)}.")
-        params = raw.get("parameters")
-        count = sum(n for _, n in params) if isinstance(params, list) and all(
-            isinstance(p, list) and len(p) == 2 and type(p[1]) is int for p in params) else -1
-        if count != c.expected["params"]:
-            out[names[3]] = (f"{c.label} has {count} parameters; the chapter's block has "
-                             f"{c.expected['params']} (conv1, conv2"
-                             f"{', conv3' if c.use_1x1conv else ''} with biases, bn1 and bn2).")
+            return {**out, **dict.fromkeys([PARAMS.name, TRAIN.name, EVAL.name, GRADS.name,
+                                            shape_check], text)}
+        out[shape_check] = _shape_message(c, raw)
+        out[PARAMS.name] = _params_message(c, raw)
         problems = raw.get("load_problems")
         if isinstance(problems, list) and problems:
             text = (f"{c.label}: the reference weights do not fit: "
                     + "; ".join(str(p)[:120] for p in problems[:3]) + ".")
-            out[names[4]] = out[names[5]] = out[names[6]] = text
-            return out
-        for check, mode in ((names[5], "eval"), (names[4], "train")):
-            step = f"{mode}_forward"
-            if step in errors:
-                out[check] = f"{c.label}, {mode} mode: {errors[step].describe()}"
-                continue
-            value = value_info(raw.get(mode), blobs)
-            verdict = judge(value, c.expected[mode], "float32")
-            if not verdict.ok:
-                out[check] = f"{c.label}, {mode} mode: {self._mistake(c, mode, value, verdict)}"
-        out[names[6]] = self._grad_message(c, raw, errors)
+            return {**out, TRAIN.name: text, EVAL.name: text, GRADS.name: text}
+        out[EVAL.name] = self._output_message(c, raw, blobs, errors, "eval")
+        out[TRAIN.name] = self._output_message(c, raw, blobs, errors, "train")
+        out[GRADS.name] = self._grad_message(c, raw, errors)
         return out
+
+    def _output_message(self, c: Config, raw: dict, blobs: list[bytes],
+                        errors: dict[str, ErrorInfo], mode: str) -> str | None:
+        step = f"{mode}_forward"
+        if step in errors:
+            return f"{c.label}, {mode} mode: {errors[step].describe()}"
+        value = value_info(raw.get(mode), blobs)
+        verdict = judge(value, c.expected[mode], "float32")
+        if verdict.ok:
+            return None
+        return f"{c.label}, {mode} mode: {self._mistake(c, mode, value, verdict)}"
 
     def _mistake(self, c: Config, mode: str, value, verdict) -> str:
         if verdict.problem == "values":
@@ -270,7 +254,8 @@ class Residual(Part):
                     "is every layer used in forward, without torch.no_grad() or .detach()?")
         return None
 
-    def score(self, report: Report, points: float) -> PartResult:
+    def score(self, report: Report, prepared: Prepared) -> PartResult:
+        points, configs = prepared.points, prepared.state
         stop = self.preamble(report) or (self._class_problem(report) if report.frames.get(
             "class") else report.stop_reason())
         if stop:
@@ -280,11 +265,11 @@ class Residual(Part):
             if type(header.get("id")) is int and header["id"] not in raw_by_id:
                 raw_by_id[header["id"]] = (header, blobs)
         per_check: dict[str, list[str]] = {s.name: [] for s in self.checks}
-        for c in self.configs:
+        for c in configs:
             raw, blobs = raw_by_id.get(c.id, (None, []))
             for check, message in self._config_messages(c, raw, blobs, report).items():
                 if message:
-                    per_check[check].append(message)
+                    per_check[check].append(message)  # a KeyError here: a check misnamed
         results = [CheckResult(s.name, not per_check[s.name], s.weight,
                                per_check[s.name][0] if per_check[s.name] else "passed", s.hidden)
                    for s in self.checks]
@@ -294,3 +279,41 @@ class Residual(Part):
             summary = ("Residual is not implemented yet: replace the `raise "
                        "NotImplementedError()` lines in its answer cell with your code.")
         return PartResult.from_checks(self.name, points, results, summary)
+
+
+def _conv3_missing(raw: dict) -> bool:
+    attrs = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
+    return attrs.get("conv3") in (None, "missing")
+
+
+def _attribute_message(c: Config, raw: dict) -> str | None:
+    attrs = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
+    missing = [a for a in _LAYERS if attrs.get(a) == "missing"]
+    if missing:
+        return f"{c.label} has no attribute {', '.join(missing)}."
+    if c.use_1x1conv and _conv3_missing(raw):
+        return (f"{c.label} has conv3 = None: with use_1x1conv=True, create "
+                "self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1, stride=strides).")
+    if not c.use_1x1conv and attrs.get("conv3") is not None:
+        return f"{c.label} should set self.conv3 = None (no 1x1 convolution)."
+    return None
+
+
+def _shape_message(c: Config, raw: dict) -> str | None:
+    first = value_info(raw.get("first"), [])
+    if first.kind == "tensor" and first.shape == c.expected["eval"].shape:
+        return None
+    got = (first.type_name or "an unreadable value") if first.kind != "tensor" \
+        else fmt_shape(first.shape)
+    return f"{c.label} returned {got}; expected {fmt_shape(c.expected['eval'].shape)}."
+
+
+def _params_message(c: Config, raw: dict) -> str | None:
+    params = raw.get("parameters")
+    count = sum(n for _, n in params) if isinstance(params, list) and all(
+        isinstance(p, list) and len(p) == 2 and type(p[1]) is int for p in params) else -1
+    if count == c.expected["params"]:
+        return None
+    return (f"{c.label} has {count} parameters; the chapter's block has "
+            f"{c.expected['params']} (conv1, conv2{', conv3' if c.use_1x1conv else ''} with "
+            "biases, bn1 and bn2).")

@@ -1,7 +1,8 @@
 """Part ``residual_training``: does a ResNet-18 built from the student's block really train?
 
 The worker builds the chapter's ResNet-18 from the student's ``Residual`` and trains it on
-Fashion-MNIST under the run's profile (``autograder.training``); only numbers come back.
+Fashion-MNIST under the run's profile (``sandbox/inside/training.py``); only numbers and
+the trained weights come back.
 The grader validates them, compares the final validation accuracy with the reference
 block's under the same profile on the same machine (computed once per run, or read from
 the cache), and draws the curves for the feedback page.
@@ -10,25 +11,37 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict
+import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import training, verification, wire
-from ..report import Report, error_info
-from ..results import CheckResult, Figure, PartResult
-from .base import Part
+from ..checking import training as scoring
+from ..checking import verification
+from ..checking.report import Report, error_info
+from ..errors import SetupError
+from ..jobs import Limits, RunSettings
+from ..output.results import CheckResult, Figure, PartResult
+from ..reference import reference_result
+from ..sandbox.inside import training, wire
+from .base import Part, Prepared
 from .residual import FORWARD_EVAL, FORWARD_TRAIN, GRADIENTS
 
-__all__ = ["ResidualTraining", "gpu_present"]
+__all__ = ["ResidualTraining", "TrainingRun"]
 
 _CACHE_ENV = "CNN_AUTOGRADER_CACHE"  # a folder to share reference runs between output folders
+_STARTUP_S = 60.0   # on top of the training time: start-up, data loading and evaluation
+_CPU_MEMORY = 6 << 30  # RLIMIT_AS on the CPU; CUDA cannot start under one (0: none)
 
 
-def gpu_present() -> bool:
-    """Cheap test for a usable NVIDIA GPU, without importing torch in the grader."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return Path("/dev/nvidiactl").exists() and visible not in ("", "-1")
+@dataclass(frozen=True)
+class TrainingRun:
+    """What scoring needs of one run's set-up: the profile, the reference run, the data."""
+
+    profile: training.Profile
+    reference: dict
+    raw: Path                  # the folder of the raw Fashion-MNIST files
+    time_limit: float          # seconds of training a submission may use
 
 
 def _floats(value: Any, limit: int = 1000) -> list[float] | None:
@@ -74,11 +87,10 @@ class ResidualTraining(Part):
     answer_ids = ("residual_answer",)
     object_name = "Residual"
     driver = "plain_data"
-    threads = 2
+    limits = Limits(threads=2, file_bytes=40 << 20, result_bytes=40 << 20,
+                    memory_bytes=_CPU_MEMORY)  # the weights: 22 MB in float16
     memoize = True  # seeded training of identical code gives identical numbers
-    file_bytes = 40 << 20  # the report carries the trained weights: 22 MB in float16
     own_timeout = True  # its limit follows from the reference run, not from --timeout
-    worker_files = (Path(training.__file__).resolve(),)
     # The grader measures the accuracy of the shipped weights with the reference block's
     # forward pass; that number stands for the student's block only when the two compute
     # the same thing and every weight learns. Otherwise a student could train a correct
@@ -88,88 +100,50 @@ class ResidualTraining(Part):
                     "forward pass, which stands for your block only when your block computes "
                     "the same outputs and passes gradients to every weight.")
 
-    def __init__(self) -> None:
-        self._references: dict[str, dict] = {}
-        self._profile: training.Profile | None = None
-        self._raw: Path | None = None  # the raw files' folder, set by fetch()
-
     # --- run set-up (in the grader, once per run) -------------------------------------
-    @property
-    def uses_gpu(self) -> bool:  # read when the worker pool starts
-        return gpu_present()
-
-    def profile_for(self, run_profile: str) -> training.Profile:
-        return training.select_profile(run_profile, "cuda" if gpu_present() else "cpu")
-
-    def fetch(self) -> None:
+    def fetch(self) -> Path:
         """Link (or download) Fashion-MNIST into the data root while we may still write,
         before the workers start: their sandbox binds the data root and the folders its
-        links point to only if these exist then."""
+        links point to only if these exist then. Returns the raw files' folder."""
         from cnncourse.config import data_root
         from cnncourse.data import find_raw_folder
 
         try:
-            self._raw = find_raw_folder()
+            return find_raw_folder()
         except Exception as exc:  # noqa: BLE001 - no files and no download
-            raise training.SetupError(
+            raise SetupError(
                 f"residual_training needs Fashion-MNIST and cannot find or download it "
                 f"({type(exc).__name__}: {exc}). Put the four .gz files in "
                 f"$CNN_DATA/FashionMNIST/raw (now {data_root()}) and run again.") from None
 
-    def prepare(self, out_dir: Path, run_profile: str) -> None:
-        """Train the reference block (or read its cached result). ``grade`` has fetched the
-        data by now; a caller that did not gets it fetched here."""
-        self._profile = profile = self.profile_for(run_profile)
-        if self._raw is None:
-            self.fetch()
-        cache = Path(os.environ.get(_CACHE_ENV) or Path(out_dir) / ".reference")
-        if profile.name not in self._references:
-            self._references[profile.name] = training.reference_result(profile, cache)
+    def uses_gpu(self, settings: RunSettings) -> bool:
+        return training.select_profile(settings.profile, settings.device).device == "cuda"
 
-    def run_facts(self) -> dict[str, Any]:
-        ref = self.reference
-        return {"training": {"profile": self.profile.name, "description": self.profile.describe(),
-                             "device": ref.get("device_name"),
-                             "reference_val_acc": round(float(ref["val_acc"]), 4),
-                             "reference_seconds": round(float(ref["seconds"]), 2),
-                             "time_limit_s": round(self.time_limit, 1),
-                             "pass_fraction": self.profile.pass_fraction}}
-
-    @property
-    def reference(self) -> dict:
-        return self._references[self.profile.name]
-
-    @property
-    def profile(self) -> training.Profile:
-        if self._profile is None:
-            raise RuntimeError("residual_training.prepare() must run before grading")
-        return self._profile
-
-    @property
-    def time_limit(self) -> float:
-        return self.profile.time_limit(self.reference.get("seconds"))
-
-    @property
-    def timeout_s(self) -> float:  # start-up, data loading and evaluation on top of training
-        return self.time_limit + 60.0
-
-    @property
-    def memory_bytes(self) -> int:
-        # CUDA cannot start under RLIMIT_AS; the GPU cap is set inside train_resnet instead
-        return 0 if self.profile.device == "cuda" else 6 << 30
-
-    def job_fields(self) -> tuple[dict[str, Any], list[bytes]]:
-        return {"module": "training", "function": "train_resnet",
-                "kwargs": {"time_limit": self.time_limit, "ship_weights": True}}, []
-
-    def worker_env(self, profile: str) -> dict[str, str]:
-        return {"CNN_DATA": str(self._raw.parent.parent)}
-
-    def worker_profile(self, profile: str) -> dict:
-        return asdict(self.profile)
+    def prepare(self, points: float, settings: RunSettings) -> Prepared:
+        """Train the reference block (or read its cached result) under the run's profile."""
+        profile = training.select_profile(settings.profile, settings.device)
+        raw = self.fetch()
+        cache = Path(os.environ.get(_CACHE_ENV) or settings.cache_dir
+                     or Path(tempfile.gettempdir()) / "autograder-reference")
+        reference = reference_result(profile, cache)
+        run = TrainingRun(profile, reference, raw, profile.time_limit(reference.get("seconds")))
+        limits = Limits(**{**asdict(self.limits), "timeout_s": run.time_limit + _STARTUP_S,
+                           "memory_bytes": 0 if profile.device == "cuda" else _CPU_MEMORY})
+        facts = {"training": {"profile": profile.name, "description": profile.describe(),
+                              "device": reference.get("device_name"),
+                              "reference_val_acc": round(float(reference["val_acc"]), 4),
+                              "reference_seconds": round(float(reference["seconds"]), 2),
+                              "time_limit_s": round(run.time_limit, 1),
+                              "pass_fraction": profile.pass_fraction}}
+        fields = {"module": "training", "function": "train_resnet",
+                  "kwargs": {"time_limit": run.time_limit, "ship_weights": True}}
+        return Prepared(self, points, limits, fields, (), asdict(profile),
+                        {"CNN_DATA": str(raw.parent.parent)}, profile.device == "cuda",
+                        facts, run)
 
     # --- scoring ----------------------------------------------------------------------
-    def _verify(self, header: dict, blobs: list[bytes], result: dict) -> str | None:
+    def _verify(self, header: dict, blobs: list[bytes], result: dict,
+                profile: training.Profile) -> str | None:
         """None when the grader's own accuracy for the shipped weights matches the report
         (and then replaces it), else what the student should read."""
         if result["status"] not in ("ok", "budget") or not result.get("history"):
@@ -181,7 +155,7 @@ class ResidualTraining(Part):
                 arrays = {str(k)[:200]: wire.decode_array(v, blobs) for k, v in descs.items()}
             except wire.WireError as exc:
                 return f"the trained weights that came back were unreadable ({exc})."
-        check = verification.verify_weights(arrays, self.profile)
+        check = verification.verify_weights(arrays, profile)
         if check.accuracy is None:
             return (f"Your training run could not be checked: {check.problem}. The grader "
                     f"measures the accuracy itself from the trained weights.")
@@ -194,33 +168,42 @@ class ResidualTraining(Part):
         result["val_acc"] = check.accuracy  # the grader's own measurement counts
         return None
 
-    def score(self, report: Report, points: float) -> PartResult:
-        stop = self.preamble(report)
-        if stop:
-            return PartResult.zero(self.name, points, stop)
+    def _result(self, report: Report, prepared: Prepared) -> tuple[dict, dict, list] | str:
+        """The validated training result with its frame, or why there is none to score."""
+        run: TrainingRun = prepared.state
         frames = report.frames.get("data") or []
-        header = frames[0][0] if frames else {}
         if not frames:
             why = report.stop_reason() or "no training result came back"
             if report.outcome.timed_out:
                 why += (f" Training ResNet-18 from your block took longer than "
-                        f"{self.timeout_s:.0f} s; the reference needs {self.reference['seconds']:.0f} s.")
-            return PartResult.zero(self.name, points, why)
+                        f"{prepared.limits.timeout_s:.0f} s; the reference needs "
+                        f"{run.reference['seconds']:.0f} s.")
+            return why
+        header, blobs = frames[0]
         if header.get("ok") is not True:
-            err = error_info(header.get("error"))
-            return PartResult.zero(self.name, points, f"training could not run: {err.describe(300)}")
-        result = _validate(header.get("data"), self.profile)
+            return f"training could not run: {error_info(header.get('error')).describe(300)}"
+        result = _validate(header.get("data"), run.profile)
         if result is None:
-            return PartResult.zero(self.name, points, "the training run sent back malformed "
-                                   "numbers, so it cannot be scored.")
+            return "the training run sent back malformed numbers, so it cannot be scored."
         if result["status"] == "setup":  # the grader's machine, not the student's block
-            raise training.SetupError(
+            raise SetupError(
                 f"the sandboxed worker could not read Fashion-MNIST ({result['message']}); "
-                f"the files under {self._raw} must be readable there (links resolved)")
-        checked = self._verify(header, frames[0][1], result)
+                f"the files under {run.raw} must be readable there (links resolved)")
+        return result, header, blobs
+
+    def score(self, report: Report, prepared: Prepared) -> PartResult:
+        points, run = prepared.points, prepared.state
+        stop = self.preamble(report)
+        if stop:
+            return PartResult.zero(self.name, points, stop)
+        got = self._result(report, prepared)
+        if isinstance(got, str):
+            return PartResult.zero(self.name, points, got)
+        result, header, blobs = got
+        checked = self._verify(header, blobs, result, run.profile)
         if checked is not None:  # the reported numbers do not hold up
             return PartResult.zero(self.name, points, checked)
-        score, message = training.score_training(result, self.reference, self.profile, points)
+        score, message = scoring.score_training(result, run.reference, run.profile, points)
         trained = result["status"] in ("ok", "budget") and bool(result.get("history"))
         checks = [CheckResult("ResNet-18 from your block trains", trained, 1.0,
                               "passed" if trained else message),
@@ -229,7 +212,7 @@ class ResidualTraining(Part):
         total = PartResult.from_checks(self.name, points, checks, message)
         alt = (f"Training loss and validation accuracy per epoch for ResNet-18 built from "
                f"your block (final validation accuracy {result['val_acc']:.3f}) and from the "
-               f"reference block ({self.reference['val_acc']:.3f}).")
-        png = training.curve_png(result, self.reference)
+               f"reference block ({run.reference['val_acc']:.3f}).")
+        png = scoring.curve_png(result, run.reference)
         return PartResult(total.name, total.score, total.max_score, total.feedback,
                           total.checks, figures=(Figure(png, alt),))

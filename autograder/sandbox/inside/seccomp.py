@@ -74,6 +74,35 @@ def available() -> bool:
     return _library() is not None
 
 
+def _add_rules(rule, own_pid: int, processes: bool, memfd: bool) -> None:
+    """The filter's rules, each through ``rule(name, action, *comparisons)``."""
+    eperm = _errno_action(errno.EPERM)
+    for name in _DENIED:
+        rule(name, eperm)
+    # Signals only to its own pid (its threads included): not to the parent, siblings,
+    # process groups (negative pids) or everyone (-1).
+    for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+        rule(name, eperm, (0, _CMP_NE, own_pid, 0))
+    rule("tkill", eperm)
+    # clone3 hides its flags behind a pointer: ENOSYS makes glibc fall back to clone.
+    rule("clone3", _errno_action(errno.ENOSYS))
+    for flag in _NAMESPACE_FLAGS:  # one rule per flag: any of them is refused
+        rule("clone", eperm, (0, _CMP_MASKED_EQ, flag, flag))
+    for name in _SELF_ONLY:
+        rule(name, eperm, (0, _CMP_NE, 0, 0))
+    # setpriority(which, who, prio) and ioprio_set(which, who, prio): only "this process"
+    rule("setpriority", eperm, (0, _CMP_NE, 0, 0))     # which != PRIO_PROCESS
+    rule("setpriority", eperm, (1, _CMP_NE, 0, 0))     # who != the caller
+    rule("ioprio_set", eperm, (0, _CMP_NE, 1, 0))      # which != IOPRIO_WHO_PROCESS
+    rule("ioprio_set", eperm, (1, _CMP_NE, 0, 0))
+    if not memfd:
+        rule("memfd_create", eperm)
+    if not processes:
+        rule("fork", eperm)
+        rule("vfork", eperm)
+        rule("clone", eperm, (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
+
+
 def install(own_pid: int, processes: bool = True, memfd: bool = True) -> list[str]:
     """Load the filter into this process (inherited by its children); returns rules skipped.
 
@@ -101,31 +130,7 @@ def install(own_pid: int, processes: bool = True, memfd: bool = True) -> list[st
             skipped.append(name)
 
     try:
-        eperm = _errno_action(errno.EPERM)
-        for name in _DENIED:
-            rule(name, eperm)
-        # Signals only to its own pid (its threads included): not to the parent, siblings,
-        # process groups (negative pids) or everyone (-1).
-        for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
-            rule(name, eperm, (0, _CMP_NE, own_pid, 0))
-        rule("tkill", eperm)
-        # clone3 hides its flags behind a pointer: ENOSYS makes glibc fall back to clone.
-        rule("clone3", _errno_action(errno.ENOSYS))
-        for flag in _NAMESPACE_FLAGS:  # one rule per flag: any of them is refused
-            rule("clone", eperm, (0, _CMP_MASKED_EQ, flag, flag))
-        for name in _SELF_ONLY:
-            rule(name, eperm, (0, _CMP_NE, 0, 0))
-        # setpriority(which, who, prio) and ioprio_set(which, who, prio): only "this process"
-        rule("setpriority", eperm, (0, _CMP_NE, 0, 0))     # which != PRIO_PROCESS
-        rule("setpriority", eperm, (1, _CMP_NE, 0, 0))     # who != the caller
-        rule("ioprio_set", eperm, (0, _CMP_NE, 1, 0))      # which != IOPRIO_WHO_PROCESS
-        rule("ioprio_set", eperm, (1, _CMP_NE, 0, 0))
-        if not memfd:
-            rule("memfd_create", eperm)
-        if not processes:
-            rule("fork", eperm)
-            rule("vfork", eperm)
-            rule("clone", eperm, (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
+        _add_rules(rule, own_pid, processes, memfd)
         if lib.seccomp_load(ctx) < 0:
             raise OSError("seccomp_load failed (is no_new_privs set?)")
     finally:

@@ -1,26 +1,13 @@
-"""The sandboxed worker: a fork server that runs one part of one submission per child.
-
-The grader starts this file inside the sandbox (``python worker.py --tmp DIR``). It imports
-torch once, then serves jobs one at a time. For each job the grader sends a small ``run``
-frame (the limits) and then a ``job`` frame (code and inputs). The server forks a fresh
-child on the ``run`` frame; the child reads the ``job`` frame itself, drops into its own
-session, limits and seccomp filter, runs the submission's answer cells and the part's
-driver, and writes its plain-data result frames into a file without a name (a memfd);
-what it prints goes into a pipe, of which the server keeps the first bytes in a buffer it
-zeroes after each job. The server enforces the wall-clock limit, kills every leftover
-process, passes the bytes on unparsed in one ``done`` frame (the result file copied by the
-kernel), wipes the temporary folder and checks that no job changed its own limits.
+"""The worker's fork server: one job at a time, each in a fresh child (``child.py``).
 
 No student code ever runs in the server, and no submission's bytes stay in its memory, so
 a child (forked from it) cannot find another student's code or results in memory it
 inherited. The server is non-dumpable, so a child cannot read its memory through /proc.
+It enforces each job's wall-clock limit, kills every leftover process, passes the child's
+report on unparsed, wipes the temporary folder and checks that no job changed its limits.
 """
 from __future__ import annotations
 
-import argparse
-import builtins
-import ctypes
-import io
 import json
 import os
 import resource
@@ -33,98 +20,12 @@ import time
 import traceback
 
 if __package__:
-    from . import confine, seccomp, wire
+    from . import child, wire
 else:  # started by file path inside the sandbox, next to its sibling modules
-    import confine
-    import seccomp
+    import child
     import wire
 
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 1, 4, 38
-_PR_SET_CHILD_SUBREAPER = 36
-drivers = None  # imported in main(), after confinement and once torch is loaded
-_libc = ctypes.CDLL(None, use_errno=True)
-_SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def _prctl(option: int, value: int) -> None:
-    if _libc.prctl(option, value, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
-
-
-def _set_limits(limits: dict) -> None:
-    """rlimits for the child: address space on top of what torch already maps, CPU, files."""
-    with open("/proc/self/statm") as f:
-        mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    settings = {
-        resource.RLIMIT_CPU: (limits["cpu_s"], limits["cpu_s"] + 1),
-        resource.RLIMIT_FSIZE: (limits["file_bytes"],) * 2,
-        resource.RLIMIT_NOFILE: (limits["open_files"],) * 2,
-        resource.RLIMIT_CORE: (0, 0),
-    }
-    if limits.get("memory_bytes"):
-        settings[resource.RLIMIT_AS] = (mapped + limits["memory_bytes"],) * 2
-    if limits.get("processes"):
-        settings[resource.RLIMIT_NPROC] = (limits["processes"],) * 2
-    for which, (soft, hard) in settings.items():
-        _, old_hard = resource.getrlimit(which)
-        if old_hard != resource.RLIM_INFINITY:
-            soft, hard = min(soft, old_hard), min(hard, old_hard)
-        resource.setrlimit(which, (soft, hard))
-
-
-def _enter_child(job: dict, out_w: int, res_w: int, job_dir: str) -> int:
-    """Everything between fork and the first line of student code; returns the result fd."""
-    os.setsid()
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(out_w, 1)
-    os.dup2(out_w, 2)
-    res_fd = os.dup2(res_w, 3)
-    os.closerange(4, 1 << 16)
-    sys.stdin = open(0, "r", closefd=False)
-    sys.stdout = io.TextIOWrapper(open(1, "wb", buffering=0, closefd=False), write_through=True,
-                                  errors="backslashreplace")
-    sys.stderr = sys.stdout
-    os.chdir(job_dir)
-    os.environ.clear()
-    os.environ.update(_SAFE_ENV, HOME=job_dir, TMPDIR=job_dir, MPLCONFIGDIR=job_dir)
-    os.environ.update({str(k): str(v) for k, v in job.get("env", {}).items()})
-    os.umask(0o077)
-    _set_limits(job["limits"])
-    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    if job.get("seccomp"):
-        # Drivers that only call the student's function need neither new processes nor
-        # memfds; a part that trains (plain_data, maybe on CUDA) keeps memfds.
-        seccomp.install(os.getpid(), processes=bool(job["limits"].get("subprocesses")),
-                        memfd=job.get("driver") == "plain_data")
-    import torch
-
-    torch.set_num_threads(int(job["limits"].get("threads", 1)))
-    return res_fd
-
-
-def _child(job: dict, blobs: list[bytes], out_w: int, res_w: int, job_dir: str) -> None:
-    res_fd = _enter_child(job, out_w, res_w, job_dir)
-
-    def emit(header: dict, arrays: list[bytes] = ()) -> None:
-        data = wire.encode_frame(header, list(arrays))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(res_fd, view):]
-
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
-    for cell in job["cells"]:
-        emit({"op": "cell", "label": cell["label"], **drivers.run_cell(cell, namespace)})
-    # What the code prints while it is probed is dropped: it could echo hidden inputs.
-    sys.stdout.flush()
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(quiet, 1)
-    os.dup2(quiet, 2)
-    os.close(quiet)
-    drivers.DRIVERS[job["driver"]](namespace, job, blobs, emit)
-    emit({"op": "end"})
+__all__ = ["Server"]
 
 
 class Server:
@@ -222,10 +123,10 @@ class Server:
             try:
                 os.close(ack_r)
                 os.close(out_r)
-                job, blobs = _read_job(self.proto_in, ack_w)
+                job, blobs = child.read_job(self.proto_in, ack_w)
                 self.proto_in.close()
                 self.proto_out.close()
-                _child(job, blobs, out_fd, res_fd, job_dir)
+                child.run_child(job, blobs, out_fd, res_fd, job_dir)
                 code = 0
             except BaseException:  # noqa: BLE001 - report anything, then leave at once
                 try:
@@ -332,16 +233,6 @@ class _Printed:
         self.spill[:] = bytes(len(self.spill))
 
 
-def _read_job(proto_in, ack_w: int) -> tuple[dict, list[bytes]]:
-    """In the child: the ``job`` frame that follows ``run``; tells the server once it is in."""
-    header, blobs = wire.read_frame(proto_in)
-    os.write(ack_w, b"\x01")
-    os.close(ack_w)
-    if header.get("op") != "job":
-        raise wire.WireError(f"expected a job frame, got {header.get('op')!r}")
-    return header["job"], blobs
-
-
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -389,50 +280,3 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tmp", required=True, help="private temporary folder for the jobs")
-    parser.add_argument("--kill-all", action="store_true",
-                        help="after each job, kill every process this uid can signal")
-    parser.add_argument("--confine", help="JSON plan for confine.py (no bubblewrap)")
-    parser.add_argument("--sys-path", action="append", default=[],
-                        help="a folder to append to sys.path (e.g. a checkout's cnncourse)")
-    parser.add_argument("--preload", default="torch,torch.nn,torch.nn.functional,numpy",
-                        help="modules imported once, before any job")
-    args = parser.parse_args(argv)
-    parent = os.getppid()
-    # The protocol gets private copies of fds 0/1; stray prints from imports go to stderr.
-    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
-    proto_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    os.dup2(2, 1)
-    held = confine.confine(json.loads(args.confine)) if args.confine else None
-    # Die with whoever started us: the grader itself without bwrap (a grader killed with -9
-    # must not leave a server finishing a job), bwrap's init with it. Set after the uid
-    # change, which clears it; a parent already gone is seen through getppid.
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        return 0
-    sys.path.extend(args.sys_path)
-    _prctl(_PR_SET_DUMPABLE, 0)
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    import importlib
-
-    global drivers
-    for name in filter(None, args.preload.split(",")):
-        importlib.import_module(name)
-    drivers = importlib.import_module(f"{__package__}.drivers" if __package__ else "drivers")
-    drivers.warm_up()
-    import torch
-
-    server = Server(args.tmp, args.kill_all, proto_in, proto_out)
-    server.send({"op": "ready", "pid": os.getpid(), "uid": os.getuid(),
-                 "torch": torch.__version__, "seccomp": seccomp.available(), "confine": held})
-    return server.serve()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

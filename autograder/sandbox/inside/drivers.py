@@ -28,15 +28,6 @@ _Module = nn.Module
 _TORCH_DTYPES = {"<f2": torch.float16, "<f4": torch.float32, "<f8": torch.float64,
                  "<i1": torch.int8, "<i2": torch.int16, "<i4": torch.int32, "<i8": torch.int64,
                  "|u1": torch.uint8, "|b1": torch.bool}
-_MAX_TEXT = 600
-
-
-def _text(value: object) -> str:
-    try:
-        text = str(value)
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not end the report
-        text = "<message could not be shown>"
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + " ..."
 
 
 def _error(exc: BaseException) -> dict:
@@ -49,7 +40,7 @@ def _error(exc: BaseException) -> dict:
                          "function": frame.name}
     except BaseException:  # noqa: BLE001
         pass
-    return {"type": type(exc).__name__, "message": _text(exc), "where": where}
+    return {"type": type(exc).__name__, "message": wire.cap_text(exc), "where": where}
 
 
 def run_cell(cell: dict, namespace: dict) -> dict:
@@ -92,9 +83,7 @@ def describe(value: object, blobs: list[bytes]) -> dict:
     info = {"kind": "tensor", "dtype": str(t.dtype).replace("torch.", ""),
             "shape": list(t.shape), "array": None}
     if t.dtype in _TORCH_DTYPES.values():
-        array = _Tensor.numpy(_Tensor.contiguous(_Tensor.cpu(t)))
-        blobs.append(array.tobytes())
-        info["array"] = wire.describe_array(array.dtype.str, list(array.shape), len(blobs) - 1)
+        info["array"] = wire.pack_array(_Tensor.numpy(_Tensor.contiguous(_Tensor.cpu(t))), blobs)
     return info
 
 

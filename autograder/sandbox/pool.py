@@ -7,6 +7,7 @@ its whole process group and replaced before the next job.
 """
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import select
@@ -18,17 +19,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import sandbox, wire
-from .sandbox import Isolation, Launch
+from ..errors import WorkerStartError
+from ..jobs import Job
+from . import launch as sandbox
+from .inside import wire
+from .launch import Isolation, Launch
 
-__all__ = ["JobOutcome", "Worker", "WorkerPool", "WorkerStartError"]
+__all__ = ["JobOutcome", "Worker", "WorkerPool", "WorkerStartError", "default_private_dirs"]
+
+log = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 180.0  # importing torch on a busy 2-core machine can take 10 s or more
 _BACKSTOP_S = 15.0          # grace beyond a job's own limit before the whole worker is killed
-
-
-class WorkerStartError(RuntimeError):
-    """A worker could not be started; the message names the method and the reason."""
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,12 @@ class JobOutcome:
 
 
 class _Reader:
-    """Buffered frame reader over a pipe, with a deadline."""
+    """Buffered frame reader over a pipe, with a deadline (``wire.parse_frame`` parses)."""
 
     def __init__(self, fd: int):
         self.fd, self.buf = fd, bytearray()
 
-    def _fill(self, n: int, deadline: float) -> None:
+    def _take(self, n: int, deadline: float) -> bytes:
         while len(self.buf) < n:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.fd], [], [], left)[0]:
@@ -60,25 +62,12 @@ class _Reader:
             if not chunk:
                 raise EOFError("the worker closed its output")
             self.buf += chunk
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
 
     def frame(self, deadline: float, max_bytes: int) -> tuple[dict, list[bytes]]:
-        self._fill(4, deadline)
-        n = int.from_bytes(self.buf[:4], "big")
-        if n > wire.MAX_HEADER_BYTES:
-            raise wire.WireError("the worker sent an oversized header")
-        self._fill(4 + n, deadline)
-        header = wire.parse_header(bytes(self.buf[4:4 + n]))
-        sizes = header["blobs"]
-        if sum(sizes) > max_bytes:
-            raise wire.WireError(f"the worker sent {sum(sizes)} bytes; the limit is {max_bytes}")
-        end = 4 + n + sum(sizes)
-        self._fill(end, deadline)
-        blobs, pos = [], 4 + n
-        for size in sizes:
-            blobs.append(bytes(self.buf[pos:pos + size]))
-            pos += size
-        del self.buf[:end]
-        return header, blobs
+        return wire.parse_frame(lambda n: self._take(n, deadline), max_bytes)
 
 
 class Worker:
@@ -91,6 +80,7 @@ class Worker:
         self.proc: subprocess.Popen | None = None
         self.launch: Launch | None = None
         self.ready: dict = {}
+        self._isolation: Isolation | None = None
         self._log = tempfile.TemporaryFile()
 
     def start(self) -> None:
@@ -103,6 +93,8 @@ class Worker:
                                           self.extra_files, self.tmp_bytes, self.gpu)
         self._log.seek(0)
         self._log.truncate()
+        self._isolation = None
+        log.info("starting worker %d (%s)", self.slot, self.method)
         try:
             self.proc = subprocess.Popen(self.launch.argv, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self._log,
@@ -131,7 +123,13 @@ class Worker:
         return data[-limit:].decode("utf-8", "replace").strip() or "(no output)"
 
     def isolation(self) -> Isolation:
-        """What is in force for this worker, from the launch plan and the worker's report."""
+        """What is in force for this worker, from the launch plan and the worker's report
+        (worked out once per start)."""
+        if self._isolation is None:
+            self._isolation = self._work_out_isolation()
+        return self._isolation
+
+    def _work_out_isolation(self) -> Isolation:
         launch, ready = self.launch, self.ready
         held = ready.get("confine") or {}
         notes = list(launch.notes) + list(held.get("problems", []))
@@ -155,17 +153,19 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def run(self, job: dict, blobs: list[bytes], max_result: int) -> JobOutcome:
-        """Send one job and wait for its ``done`` frame (the job's limit plus a backstop)."""
-        deadline = time.monotonic() + job["timeout_s"] + _BACKSTOP_S
+    def run(self, job: Job) -> JobOutcome:
+        """Send one job and wait for its ``done`` frame (the job's limit plus a backstop).
+        The report may be as long as the job's ``result_bytes``, no more and no less."""
+        limits, iso = job.limits, self.isolation()
+        deadline = time.monotonic() + limits.timeout_s + _BACKSTOP_S
+        max_result = limits.result_bytes
         # The server reads only the limits; the job's child reads the job frame itself.
-        limits = job["limits"]
-        run = {"op": "run", "timeout_s": job["timeout_s"],
-               "limits": {"output_bytes": limits["output_bytes"],
-                          "result_bytes": min(limits["result_bytes"], max_result)}}
+        run = {"op": "run", "timeout_s": limits.timeout_s,
+               "limits": {"output_bytes": limits.output_bytes, "result_bytes": max_result}}
+        frame = {"op": "job", "job": job.to_wire(iso.seccomp, iso.unprivileged_uid)}
         try:
             self.proc.stdin.write(wire.encode_frame(run) +
-                                  wire.encode_frame({"op": "job", "job": job}, blobs))
+                                  wire.encode_frame(frame, list(job.blobs)))
             self.proc.stdin.flush()
             header, payload = self._reader.frame(deadline, max_result + (1 << 20))
             if header.get("op") != "done" or len(payload) != 2:
@@ -173,6 +173,8 @@ class Worker:
         except (OSError, TimeoutError, EOFError, wire.WireError) as exc:
             tail = self.log_tail(400)
             self.stop()
+            log.warning("worker %d failed on part %s: %s: %s (%s)", self.slot, job.part,
+                        type(exc).__name__, exc, tail)
             return JobOutcome([], None, isinstance(exc, TimeoutError), None, 0.0, "", 0,
                               worker_failure=f"{type(exc).__name__}: {exc} ({tail})")
         frames, problem = wire.split_frames(payload[1])
@@ -227,12 +229,17 @@ class WorkerPool:
     def isolation(self) -> Isolation:
         return self.workers[0].isolation()
 
-    def run(self, job: dict, blobs: list[bytes], max_result: int = 32 << 20) -> JobOutcome:
+    def run(self, job: Job) -> JobOutcome:
+        """Run ``job`` on the next free worker, starting a fresh one where it broke."""
         worker = self._free.get()
         try:
             if not worker.alive:
                 worker.start()
-            return worker.run(job, blobs, max_result)
+            start = time.monotonic()
+            outcome = worker.run(job)
+            log.debug("part %s ran on worker %d in %.2f s", job.part, worker.slot,
+                      time.monotonic() - start)
+            return outcome
         finally:
             self._free.put(worker)
 
@@ -255,5 +262,5 @@ class WorkerPool:
 
 def default_private_dirs(*paths: str | os.PathLike) -> list[str]:
     """Folders hidden from workers beyond the standard ones: the course and grader code."""
-    here = Path(__file__).resolve().parent
-    return [str(here.parent), *map(str, paths)]
+    course = Path(__file__).resolve().parents[2]  # the folder that holds autograder/
+    return [str(course), *map(str, paths)]

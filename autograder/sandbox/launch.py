@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -28,11 +29,11 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["METHODS", "Isolation", "Launch", "plan_launch", "available_methods",
-           "WORKER_FILES"]
+           "choose_method", "inside_files", "INSIDE"]
 
+log = logging.getLogger(__name__)
 METHODS = ("bwrap", "namespaces", "rlimits")
-HERE = Path(__file__).resolve().parent
-WORKER_FILES = ("worker.py", "drivers.py", "wire.py", "seccomp.py", "confine.py")
+INSIDE = Path(__file__).resolve().parent / "inside"  # every module there runs in the sandbox
 _SANDBOX_GRADER_DIR = "/run/grader"  # where the worker's own files appear inside bwrap
 # Folders that hold people's data on a typical machine, covered by the namespaces method
 # (bwrap shows an allow-list instead, so it needs no such list).
@@ -94,6 +95,24 @@ def available_methods() -> list[str]:
     if os.geteuid() == 0:
         methods.append("namespaces")
     return [*methods, "rlimits"]
+
+
+def choose_method(requested: str) -> str:
+    """The isolation method to use: the strongest available (``auto``), or the one asked
+    for; a ValueError names what is available instead."""
+    available = available_methods()
+    if requested == "auto":
+        return available[0]
+    if requested not in available:
+        raise ValueError(f"isolation {requested!r} is not available here (available: "
+                         f"{', '.join(available)}); install bubblewrap or run as root")
+    return requested
+
+
+def inside_files() -> list[Path]:
+    """The files bound into the sandbox: every module of ``inside/`` (not its package
+    file: inside, they are loaded by path as top-level modules)."""
+    return sorted(p for p in INSIDE.glob("*.py") if p.name != "__init__.py")
 
 
 def _keep_paths() -> list[str]:
@@ -161,13 +180,8 @@ _SYSTEM_DIRS = ("/usr", "/etc", "/sys")
 _SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
-def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: int | None,
-                python: str, gpu: bool = False) -> list[str]:
-    """An allow-list view: system folders, the interpreter and packages, all read-only."""
-    argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
-    if os.geteuid() != 0:
-        argv.insert(1, "--unshare-user")
+def _bwrap_system(argv: list[str]) -> set[str]:
+    """System folders read-only, and the links between them as links; returns what is shown."""
     present = set()
     for d in _SYSTEM_DIRS:
         if os.path.isdir(d):
@@ -179,11 +193,11 @@ def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: i
         elif os.path.isdir(link):
             argv += ["--ro-bind", link, link]
             present.add(link)
-    argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
-    if gpu:  # CUDA needs the NVIDIA device nodes; nothing else of the host's /dev
-        for node in sorted(glob.glob("/dev/nvidia*")):
-            argv += ["--dev-bind", node, node]
+    return present
+
+
+def _bwrap_keep(argv: list[str], keep: list[str], present: set[str]) -> None:
+    """The interpreter, the venv and the packages, read-only, each at its own path."""
     made: set[str] = set()
     for k in keep:
         if any(k == p or k.startswith(p + "/") for p in present):
@@ -194,8 +208,23 @@ def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: i
                 made.add(d)
         argv += ["--ro-bind", k, k]
         present.add(k)
+
+
+def _bwrap_argv(keep: list[str], files: list[Path], tmp_bytes: int, uid: int | None,
+                python: str, gpu_devices: tuple[str, ...] = ()) -> list[str]:
+    """An allow-list view: system folders, the interpreter and packages, all read-only."""
+    argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+    if os.geteuid() != 0:
+        argv.insert(1, "--unshare-user")
+    present = _bwrap_system(argv)
+    argv += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    for node in gpu_devices:  # CUDA needs the NVIDIA device nodes; nothing else of /dev
+        argv += ["--dev-bind", node, node]
+    _bwrap_keep(argv, keep, present)
     argv += ["--perms", "0755", "--dir", _SANDBOX_GRADER_DIR]
-    for f in extra_files:
+    for f in files:
         argv += ["--ro-bind", str(f), f"{_SANDBOX_GRADER_DIR}/{f.name}"]
     argv += ["--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
@@ -210,6 +239,11 @@ def _bwrap_argv(keep: list[str], extra_files: list[Path], tmp_bytes: int, uid: i
                    "--tmp", "/tmp", "--kill-all", *_path_args()]
 
 
+def gpu_device_nodes() -> tuple[str, ...]:
+    """The NVIDIA device nodes a CUDA process needs (all of them, for now)."""
+    return tuple(sorted(glob.glob("/dev/nvidia*")))
+
+
 def _path_args() -> list[str]:
     return [arg for root in _import_roots() for arg in ("--sys-path", root)]
 
@@ -220,12 +254,12 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
     """The command that starts worker number ``slot`` under ``method``.
 
     ``private`` lists folders the worker must not see (course, output, submissions);
-    ``extra_files`` are further worker-side modules a part needs (e.g. ``training.py``).
+    ``extra_files`` are modules beyond ``inside/`` to bind beside it (a test's stand-in).
     """
     if method not in METHODS:
         raise ValueError(f"unknown isolation method {method!r}; choose one of {METHODS}")
     python = sys.executable
-    files = [HERE / f for f in WORKER_FILES] + [Path(f).resolve() for f in extra_files]
+    files = inside_files() + [Path(f).resolve() for f in extra_files]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     root = os.geteuid() == 0
     # A uid of our own per run and slot: its processes are all ours to kill, and
@@ -233,7 +267,8 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
     uid = _BASE_UID + (os.getpid() % 0x10000) * 64 + slot if root else None
     keep = _keep_paths()
     if method == "bwrap":
-        argv = _bwrap_argv(keep, files, tmp_bytes, uid, python, gpu)
+        argv = _bwrap_argv(keep, files, tmp_bytes, uid, python,
+                           gpu_device_nodes() if gpu else ())
         visible = tuple(k for k in (*_SYSTEM_DIRS, *keep) if os.path.exists(k))
         return Launch(argv, env, method, uid, ("everything except " + ", ".join(visible),))
     # Without bwrap the worker runs from a world-readable copy of its files, so that a

@@ -14,14 +14,11 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import OutputLockedError
+from ..intake.submissions import safe_file_name
 from .results import GradingRun, SubmissionResult
-from .submissions import safe_file_name
 
 __all__ = ["OutputDir", "OutputLockedError", "atomic_write"]
-
-
-class OutputLockedError(RuntimeError):
-    """The output folder cannot be used: another grader holds it, or another assignment."""
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

@@ -135,7 +135,8 @@ def _check_zip(archive: zipfile.ZipFile) -> str | None:
             return (f"entry {name!r} would inflate {info.file_size // info.compress_size}-fold "
                     "(a zip bomb?); refused")
     if total > ZIP_LIMITS["total_bytes"]:
-        return f"would unpack to {total >> 20} MiB, over the {ZIP_LIMITS['total_bytes'] >> 20} MiB limit"
+        return (f"would unpack to {total >> 20} MiB, over the "
+                f"{ZIP_LIMITS['total_bytes'] >> 20} MiB limit")
     return None
 
 

@@ -9,21 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import wire
-from .pool import JobOutcome
+from ..sandbox.inside import wire
+from ..sandbox.pool import JobOutcome
 
 __all__ = ["Report", "ErrorInfo", "Value", "parse_report", "error_info", "value_info"]
 
-_MAX_TEXT = 600
+_MAX_OP = 40  # characters of a frame's op name
+
 _SIGNALS = {6: "aborted (signal 6)", 9: "was killed (signal 9), usually for using more memory "
             "than the limit allows", 11: "crashed with a segmentation fault (signal 11)",
             24: "used up its CPU-time limit (signal 24)", 25: "wrote a file larger than the "
             "limit (signal 25)"}
 
 
-def _text(value: Any, limit: int = _MAX_TEXT) -> str:
-    text = value if isinstance(value, str) else ""
-    return text if len(text) <= limit else text[:limit] + " ..."
+def _text(value: Any, limit: int = wire.MAX_TEXT) -> str:
+    """A string field the child wrote, capped; anything that is not a string is empty."""
+    return wire.cap_text(value if isinstance(value, str) else "", limit)
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,14 @@ class ErrorInfo:
     line: int | None = None
     function: str | None = None
 
-    def describe(self, message_limit: int = _MAX_TEXT) -> str:
+    def describe(self, message_limit: int = wire.MAX_TEXT) -> str:
         """"raised T: message (line N in f)"; a hidden case passes a small ``message_limit``
         so that a message built from the inputs cannot carry them out."""
         where = ""
         if self.line is not None:
             where = f" (line {self.line}" + (f" in {self.function}" if self.function
                                               and self.function != "<module>" else "") + ")"
-        text = self.message if len(self.message) <= message_limit else \
-            self.message[:message_limit] + " ..."
+        text = wire.cap_text(self.message, message_limit)
         message = f": {text}" if text else ""
         return f"raised {self.type}{message}{where}"
 
@@ -100,7 +100,7 @@ class Report:
 
     cells: dict[str, tuple[bool, ErrorInfo | None]]
     probes: dict[int, tuple[dict, list[bytes]]]
-    frames: dict[str, list[tuple[dict, list[bytes]]]]   # other ops: class, config, data
+    frames: dict[str, list[tuple[dict, list[bytes]]]]   # every other op: class, config, ...
     missing: str | None
     ended: bool
     outcome: JobOutcome
@@ -148,6 +148,6 @@ def parse_report(outcome: JobOutcome, known_probes: set[int], limit_s: float) ->
             missing = _text(header.get("name"), 80)
         elif op == "end":
             ended = True
-        elif op in ("class", "config", "data"):
+        elif isinstance(op, str) and op and len(op) <= _MAX_OP:  # a driver's own frames
             frames.setdefault(op, []).append((header, blobs))
     return Report(cells, probes, frames, missing, ended, outcome, limit_s)

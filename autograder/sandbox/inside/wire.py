@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
-__all__ = ["WireError", "encode_frame", "parse_header", "read_frame", "split_frames", "ARRAY_DTYPES",
-           "describe_array", "decode_array"]
+__all__ = ["WireError", "encode_frame", "parse_header", "parse_frame", "read_frame",
+           "split_frames", "cap_text", "pack_array", "describe_array", "decode_array",
+           "ARRAY_DTYPES", "MAX_TEXT"]
 
 _LEN = struct.Struct(">I")
 MAX_HEADER_BYTES = 1 << 20         # a header is a few hundred bytes; 1 MiB is plenty
 MAX_FRAME_BYTES = 256 << 20        # hard ceiling for one frame, blobs included
+MAX_TEXT = 600                     # characters of a message from student code
 # Little-endian numpy type strings the grader accepts for arrays (no object dtypes).
 ARRAY_DTYPES = {"<f2", "<f4", "<f8", "<i1", "<i2", "<i4", "<i8", "|u1", "|b1"}
 
@@ -50,6 +52,33 @@ def parse_header(head: bytes) -> dict[str, Any]:
     return header
 
 
+class _Bytes:
+    """``read(n)`` over bytes in memory, for ``split_frames``: EOFError when they run out."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def read(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise EOFError("the data ends inside a frame")
+        self.pos += n
+        return self.data[self.pos - n:self.pos]
+
+
+def parse_frame(read: Callable[[int], bytes], max_bytes: int = MAX_FRAME_BYTES
+                ) -> tuple[dict[str, Any], list[bytes]]:
+    """The one frame parser: ``read(n)`` returns exactly ``n`` bytes or raises EOFError
+    (a stream, a pipe with a deadline, bytes in memory). Sizes are checked before reading."""
+    (n,) = _LEN.unpack(read(_LEN.size))
+    if n > MAX_HEADER_BYTES:
+        raise WireError(f"frame header of {n} bytes exceeds {MAX_HEADER_BYTES}")
+    header = parse_header(read(n))
+    sizes = header["blobs"]
+    if sum(sizes) > max_bytes:
+        raise WireError(f"frame of {sum(sizes)} bytes exceeds the {max_bytes}-byte limit")
+    return header, [read(size) for size in sizes]
+
+
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
     chunks, left = [], n
     while left:
@@ -63,39 +92,46 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 def read_frame(stream: BinaryIO, max_bytes: int = MAX_FRAME_BYTES
                ) -> tuple[dict[str, Any], list[bytes]]:
-    """Read one frame from a blocking binary stream; EOFError at a clean end of stream."""
-    (n,) = _LEN.unpack(_read_exact(stream, _LEN.size))
-    if n > MAX_HEADER_BYTES:
-        raise WireError(f"frame header of {n} bytes exceeds {MAX_HEADER_BYTES}")
-    header = parse_header(_read_exact(stream, n))
-    sizes = header["blobs"]
-    if sum(sizes) > max_bytes:
-        raise WireError(f"frame of {sum(sizes)} bytes exceeds the {max_bytes}-byte limit")
-    return header, [_read_exact(stream, size) for size in sizes]
+    """Read one frame from a blocking binary stream; EOFError at a clean end of stream.
+    Reads exactly the frame's bytes: a forked child may share the stream."""
+    return parse_frame(lambda n: _read_exact(stream, n), max_bytes)
 
 
 def split_frames(data: bytes) -> tuple[list[tuple[dict[str, Any], list[bytes]]], str | None]:
     """All complete frames in ``data``, plus why parsing stopped early (None if it did not)."""
-    frames, pos = [], 0
-    while pos < len(data):
-        if len(data) - pos < _LEN.size:
-            return frames, "the worker's report ends in a partial frame"
-        (n,) = _LEN.unpack_from(data, pos)
-        if n > MAX_HEADER_BYTES or pos + _LEN.size + n > len(data):
-            return frames, "the worker's report ends in a partial or oversized frame"
+    frames, source = [], _Bytes(data)
+    while source.pos < len(data):
         try:
-            header = parse_header(data[pos + _LEN.size:pos + _LEN.size + n])
+            frames.append(parse_frame(source.read))
+        except EOFError:
+            return frames, "the worker's report ends in a partial frame"
         except WireError as exc:
             return frames, str(exc)
-        pos += _LEN.size + n
-        blobs = []
-        for size in header["blobs"]:
-            if pos + size > len(data):
-                return frames, "the worker's report ends inside a data block"
-            blobs.append(data[pos:pos + size])
-            pos += size
-        frames.append((header, blobs))
     return frames, None
+
+
+def cap_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """A string for a message, at most ``limit`` characters (then " ..."); anything else
+    becomes str(value), and a hostile ``__str__`` cannot end the report."""
+    if not isinstance(value, str):
+        try:
+            value = str(value)
+        except BaseException:  # noqa: BLE001 - a student's __str__ may raise anything
+            value = "<message could not be shown>"
+    return value if len(value) <= limit else value[:limit] + " ..."
+
+
+def pack_array(array, blobs: list[bytes]) -> dict[str, Any]:
+    """Append a numpy array's bytes to ``blobs``; returns its descriptor (the one encoder).
+    A C-contiguous array goes through ndarray's own methods only, which no code in the
+    worker's child can replace (numpy's module functions it could)."""
+    a = array
+    if not a.flags.c_contiguous:
+        import numpy as np
+
+        a = np.ascontiguousarray(a)
+    blobs.append(a.tobytes())
+    return describe_array(a.dtype.str, list(a.shape), len(blobs) - 1)
 
 
 def describe_array(dtype: str, shape: list[int], blob: int) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import NotebookError
+
 __all__ = ["NotebookError", "SourceNotebook", "Answers", "load_source", "parse_notebook",
            "extract_answers", "MAX_NOTEBOOK_BYTES"]
 
@@ -20,10 +22,6 @@ MAX_NOTEBOOK_BYTES = 32 << 20  # a notebook with the three answers is a few hund
 # An answer (all cells carrying one answer id) as JSON text: real answers are a few KB, and
 # a job must fit the worker's 1 MiB frame header with room to spare.
 MAX_ANSWER_BYTES = 256 << 10
-
-
-class NotebookError(ValueError):
-    """A notebook that cannot be graded; the message says why and what to do."""
 
 
 def parse_notebook(data: bytes) -> dict:

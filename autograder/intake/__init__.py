@@ -1,0 +1,1 @@
+"""Intake: finding submissions (files, folders, zips) and reading their notebooks."""
