@@ -22,8 +22,25 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# MathJax 3, served by the site itself (no CDN): fetched from npm once into .cache/ (ignored
+# by git); only the combined TeX/MathML-to-HTML script, its fonts and its TeX extensions are
+# copied next to it for the build (_config.yml: html_static_path, mathjax_path).
+MATHJAX_VERSION := 3.2.2
+MATHJAX_NPM := .cache/mathjax/npm
+MATHJAX := .cache/mathjax/site/mathjax/tex-mml-chtml.js
+
+$(MATHJAX):
+	npm install --silent --no-audit --no-fund --prefix $(MATHJAX_NPM) mathjax@$(MATHJAX_VERSION)
+	rm -rf .cache/mathjax/site && mkdir -p .cache/mathjax/site/mathjax/output/chtml \
+	  .cache/mathjax/site/mathjax/input/tex
+	cp $(MATHJAX_NPM)/node_modules/mathjax/es5/tex-mml-chtml.js .cache/mathjax/site/mathjax/
+	cp -r $(MATHJAX_NPM)/node_modules/mathjax/es5/output/chtml/fonts \
+	  .cache/mathjax/site/mathjax/output/chtml/
+	cp -r $(MATHJAX_NPM)/node_modules/mathjax/es5/input/tex/extensions \
+	  .cache/mathjax/site/mathjax/input/tex/
+
 ## book: build the website from the notebooks' stored outputs into _build/html
-book: $(STAMP)
+book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build . --all --warningiserror --keep-going --quiet
 	@echo "Site: _build/html/index.html  (preview: $(BIN)/python -m http.server -d _build/html 8000)"
 

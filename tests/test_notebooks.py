@@ -255,6 +255,38 @@ def test_did_the_stored_outputs_come_from_one_clean_run(path: Path):
         f"outputs did not come from one fresh run; {rerun}")
 
 
+MAX_CODE_COLUMNS = 88
+NBVAL_MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_CHECK_OUTPUT",
+                 "NBVAL_RAISES_EXCEPTION")
+
+
+@chapters
+def test_is_the_colab_cell_hidden_on_the_site(path: Path):
+    tags = read(path).cells[0].get("metadata", {}).get("tags", [])
+    assert "remove-cell" in tags, (
+        f"{_rel(path)}: tag the Colab set-up cell 'remove-cell' so the page starts with its title")
+
+
+@chapters
+def test_does_the_chapter_code_fit_in_88_columns(path: Path):
+    """Longer lines are clipped on the page. The hidden Colab cell is exempt."""
+    long = [f"cell {i}, line {n}: {len(line)} columns"
+            for i, cell in enumerate(read(path).cells, start=1)
+            if cell.cell_type == "code" and "remove-cell" not in cell.metadata.get("tags", [])
+            for n, line in enumerate(cell.source.splitlines(), start=1)
+            if len(line) > MAX_CODE_COLUMNS]
+    assert not long, f"{_rel(path)}: code lines over {MAX_CODE_COLUMNS} columns: " + "; ".join(long)
+
+
+@chapters
+def test_are_nbval_markers_cell_tags(path: Path):
+    """A `# NBVAL_...` comment would be shown on the page; nbval reads the same as a tag."""
+    found = [f"cell {i}: {marker}" for i, cell in enumerate(read(path).cells, start=1)
+             if cell.cell_type == "code" for marker in NBVAL_MARKERS if marker in cell.source]
+    assert not found, (f"{_rel(path)}: replace these comments by the cell tags "
+                       "nbval-ignore-output, nbval-skip, ...: " + "; ".join(found))
+
+
 # --- the table of contents ----------------------------------------------------------------
 def test_does_the_toc_list_the_chapters_in_order():
     listed = [f.split("/")[-1] for f in toc_files() if re.fullmatch(r"book/0\d_\w+", f)]

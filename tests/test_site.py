@@ -3,8 +3,10 @@
 The session builds the book into ``_build/html`` (as ``make book`` does, but re-reading every
 page), serves it on localhost and walks it with headless Chromium from the index page,
 following internal links. Requests to any other host fail at once (the browser cannot resolve
-them), so nothing waits on a CDN: MathJax stays unrendered, which the checks do not need.
-A screenshot of each page lands in ``_build/screenshots/``.
+them), so nothing waits on a CDN, and the formulas render only because the site serves its own
+MathJax (``make book`` fetches a pinned copy from npm; _config.yml points ``mathjax_path`` at
+it): on every page with math the checks wait for MathJax and look for its output. A
+screenshot of each page lands in ``_build/screenshots/``.
 """
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ class Page:
     anchors: set[str] = field(default_factory=set)     # ids and names on the page
     images: list[dict] = field(default_factory=list)   # src, alt, naturalWidth
     console: list[str] = field(default_factory=list)   # severe console messages
+    content: dict = field(default_factory=dict)        # what the article shows, see _CONTENT
     screenshot: Path | None = None
 
 
@@ -163,6 +166,30 @@ return Array.from(document.images, img => ({
 """
 
 
+# What the main article shows: its first heading or content element, the text of its code
+# blocks, and, once MathJax has typeset the page, its math (`hasMath`: the build wrote TeX).
+_CONTENT = """
+const done = arguments[arguments.length - 1];
+const article = document.querySelector('article.bd-article') || document.body;
+const report = () => {
+  const first = article.querySelector(
+    'h1, h2, p, div.cell, div.highlight, pre, figure, img, table, ul, ol, dl');
+  done({
+    first: first ? first.tagName.toLowerCase() : null,
+    code: Array.from(article.querySelectorAll('div.highlight pre'), e => e.innerText),
+    hasMath: article.querySelector('.math') !== null,
+    mathjax: typeof window.MathJax === 'object' && !!window.MathJax.startup,
+    containers: article.querySelectorAll('mjx-container').length,
+    errors: article.querySelectorAll('merror, mjx-merror').length,
+    text: article.innerText,
+  });
+};
+if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) {
+  window.MathJax.startup.promise.then(report, report);
+} else { report(); }
+"""
+
+
 def _screenshot(driver, url: str, base: str) -> Path:
     name = urlsplit(url).path[len(urlsplit(base).path):].strip("/") or "index"
     target = SCREENSHOTS / (re.sub(r"[^\w.-]+", "_", name).removesuffix(".html") + ".png")
@@ -197,6 +224,8 @@ def _visit(driver, url: str, base: str) -> Page:
     page.console = [entry["message"] for entry in driver.get_log("browser")
                     if entry.get("level") == "SEVERE" and base.rstrip("/") in entry["message"]
                     and ("Uncaught" in entry["message"] or "Failed to load" in entry["message"])]
+    driver.set_script_timeout(30)
+    page.content = driver.execute_async_script(_CONTENT)
     page.screenshot = _screenshot(driver, url, base)
     return page
 
@@ -317,6 +346,49 @@ def test_is_there_a_screenshot_of_every_page(crawl: Crawl):
                if page.screenshot is None or not page.screenshot.is_file()
                or page.screenshot.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n"]
     assert not missing, f"no PNG screenshot in {SCREENSHOTS} for {missing}"
+
+
+def test_does_every_chapter_start_with_its_title(crawl: Crawl):
+    """Nothing (the Colab set-up cell, say) may come before a chapter's h1."""
+    problems = []
+    for name in CHAPTERS:
+        page = crawl.page(f"book/{name}.html")
+        if page is None:
+            problems.append(f"book/{name}.html was not reached")
+        elif page.content.get("first") != "h1":
+            problems.append(f"book/{name}.html: the article starts with a "
+                            f"<{page.content.get('first')}>, not its <h1> title")
+    assert not problems, "\n".join(problems)
+
+
+def test_does_no_page_show_nbval_markers(crawl: Crawl):
+    shown = [f"{url[len(crawl.base):]}: {line.strip()}"
+             for url, page in crawl.pages.items() for block in page.content.get("code", [])
+             for line in block.splitlines() if "NBVAL" in line]
+    assert not shown, ("nbval markers are shown on the site; use the cell tags "
+                       "nbval-ignore-output etc. instead:\n" + "\n".join(shown))
+
+
+_RAW_TEX = ("$$", "\\(", "\\)", "\\[", "\\]")
+
+
+def test_do_the_formulas_render_offline(crawl: Crawl):
+    """Every page with math loads the site's own MathJax and shows typeset formulas only."""
+    pages = {url: page for url, page in crawl.pages.items() if page.content.get("hasMath")}
+    assert pages, "no page has math: did the build stop marking formulas with class 'math'?"
+    problems = []
+    for url, page in pages.items():
+        where, seen = url[len(crawl.base):], page.content
+        if not seen.get("mathjax"):
+            problems.append(f"{where}: MathJax did not load (is _static/mathjax in the build?)")
+        if not seen.get("containers"):
+            problems.append(f"{where}: no mjx-container, so no formula was typeset")
+        if seen.get("errors"):
+            problems.append(f"{where}: {seen['errors']} MathJax error element(s)")
+        raw = [d for d in _RAW_TEX if d in seen.get("text", "")]
+        if raw:
+            problems.append(f"{where}: raw TeX delimiters {raw} in the visible text")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow
