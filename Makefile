@@ -54,7 +54,7 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check autograder cnncourse tests bench scripts book
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(MATHJAX)
 	$(PYTEST) tests --durations=15
 
 # Chapters run top to bottom in reduced mode (CNN_QUICK=1): deterministic cells are compared

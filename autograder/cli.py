@@ -92,7 +92,8 @@ def _chosen_parts(assignment, names: str | None):
         assignment, parts=tuple(p for p in assignment.parts if p.name in wanted))
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def _check_args(args: argparse.Namespace) -> str:
+    """Refuse a bad command before anything starts; returns the isolation method."""
     from .sandbox.launch import choose_method
 
     missing = [str(p) for p in args.submissions if not p.exists() and not p.is_symlink()]
@@ -106,7 +107,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} "
                          f"seconds; got {args.timeout:g}")
     try:
-        choose_method(args.isolation)
+        return choose_method(args.isolation)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -128,8 +129,8 @@ def _grade(args: argparse.Namespace) -> int:
         assignment = _chosen_parts(get_assignment(args.assignment), args.parts)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    _check_args(args)
-    options = Options(jobs=args.jobs, isolation=args.isolation,
+    method = _check_args(args)
+    options = Options(jobs=args.jobs, isolation=method,
                       profile=run_profile(args.profile),
                       force=args.force, gradebook_url=args.gradebook, timeout_s=args.timeout,
                       progress=_Progress())

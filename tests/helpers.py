@@ -7,9 +7,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["REPO", "cuda_available", "real_fashion_mnist"]
+__all__ = ["REPO", "CHAPTERS", "chapter_notebooks", "toc_files", "cuda_available",
+           "real_fashion_mnist"]
 
 REPO = Path(__file__).resolve().parent.parent
+CHAPTERS = ("01_why_convolutions", "02_cross_correlation", "03_padding_and_stride",
+            "04_channels", "05_pooling", "06_lenet", "07_vgg", "08_resnet")
+
+
+def chapter_notebooks() -> list[Path]:
+    return [REPO / "book" / f"{name}.ipynb" for name in CHAPTERS
+            if (REPO / "book" / f"{name}.ipynb").exists()]
+
+
+def toc_files() -> list[str]:
+    """Every file named in _toc.yml, in reading order, as written there (no suffix)."""
+    import yaml
+
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            for key in ("parts", "chapters", "sections"):
+                walk(entry.get(key))
+
+    walk(toc.get("parts"))
+    walk(toc.get("chapters"))
+    return files
 
 
 def cuda_available() -> bool:

@@ -157,3 +157,36 @@ def test_does_a_35_mib_training_result_pass_where_the_part_allows_40_mib(tmp_pat
     assert value.shape == (n,) and value.array is not None and float(value.array[-1]) == 1.0
     # under the old silent 32 MiB cap the same report is cut, and the grader says so
     assert small.protocol_error and "exceeded" in small.protocol_error
+
+
+@pytest.mark.slow
+def test_is_one_submission_graded_by_one_call_on_plain_data(tmp_path, monkeypatch):
+    """grade_submission needs a submission's bytes, a prepared assignment (plain data that
+    survives pickling, so it can travel to another machine) and a worker; it writes
+    nothing and returns a frozen result."""
+    import dataclasses
+    import pickle
+
+    from autograder.assignments import get_assignment
+    from autograder.grading import grade_submission, prepare_assignment
+    from autograder.intake.submissions import Submission
+    from autograder.jobs import RunSettings
+    from autograder.sandbox.launch import available_methods
+    from autograder.sandbox.pool import WorkerPool, default_private_dirs
+
+    full = get_assignment("assignment1")
+    assignment = dataclasses.replace(full, parts=tuple(p for p in full.parts
+                                                      if p.name != "residual_training"))
+    prepared = pickle.loads(pickle.dumps(prepare_assignment(assignment, RunSettings())))
+    good = (REPO / "tests/fixtures/redteam/"
+            "z_after__a_correct_student_after_the_attacks_scores_full.ipynb").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    with WorkerPool(1, available_methods()[0], default_private_dirs(tmp_path)) as pool:
+        result = grade_submission(Submission("alice", "alice.ipynb", good), prepared, pool)
+        broken = grade_submission(Submission("bob", "bob.ipynb", b"{"), prepared, pool)
+    assert result.graded and result.total == result.max_total == 10.0, result.parts
+    assert [p.name for p in result.parts] == ["corr2d", "pool2d", "residual"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.error = "changed"
+    assert not broken.graded and "not valid notebook JSON" in broken.error
+    assert list(tmp_path.iterdir()) == []  # no output folder, no file of any kind

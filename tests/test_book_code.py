@@ -17,8 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import REPO
-from test_notebooks import chapter_notebooks
+from helpers import chapter_notebooks
 
 PACKAGE_MODULES = ("cnncourse.ops", "cnncourse.models")
 

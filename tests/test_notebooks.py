@@ -10,9 +10,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
-from helpers import REPO
+from helpers import CHAPTERS, REPO, chapter_notebooks, toc_files
 
 # The first cell of every notebook (a no-op outside Colab). Chapters must match it exactly.
 COLAB_SETUP = '''\
@@ -21,11 +20,9 @@ import subprocess, sys
 if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "d2l==1.0.3"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "cnncourse @ git+https://github.com/cnn-course/cnn-course"], check=True)'''
+                    "cnncourse @ git+https://github.com/cnn-course/cnn-course"], check=True)'''  # noqa: E501
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-CHAPTERS = ("01_why_convolutions", "02_cross_correlation", "03_padding_and_stride",
-            "04_channels", "05_pooling", "06_lenet", "07_vgg", "08_resnet")
 # the Assignment 1 part that practises a chapter, named in that chapter's Exercises section
 ASSIGNMENT_PARTS = {"02_cross_correlation": "corr2d", "05_pooling": "pool2d",
                     "08_resnet": "Residual"}
@@ -45,30 +42,8 @@ def all_notebooks() -> list[Path]:
     return found
 
 
-def chapter_notebooks() -> list[Path]:
-    return [REPO / "book" / f"{name}.ipynb" for name in CHAPTERS
-            if (REPO / "book" / f"{name}.ipynb").exists()]
-
-
 def markdown_pages() -> list[Path]:
     return sorted((REPO / "book").glob("*.md"))
-
-
-def toc_files() -> list[str]:
-    """Every file named in _toc.yml, in reading order, as written there (no suffix)."""
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(entry.get(key))
-
-    walk(toc.get("parts"))
-    walk(toc.get("chapters"))
-    return files
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -119,7 +94,8 @@ def test_are_its_outputs_stable_for_nbval(path: Path):
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if "image/svg+xml" in data:
-                unstable.append(f"cell {i}: an SVG plot (use matplotlib's inline PNG, not d2l's plots)")
+                unstable.append(f"cell {i}: an SVG plot (use matplotlib's inline PNG, "
+                                "not d2l's plots)")
             if "<script" in str(data.get("text/html", "")).lower():
                 unstable.append(f"cell {i}: HTML with a <script>")
             if "application/javascript" in data:

@@ -25,8 +25,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 
-from helpers import REPO
-from test_notebooks import CHAPTERS, toc_files
+from helpers import CHAPTERS, REPO, toc_files
 
 pytestmark = pytest.mark.browser
 
@@ -419,4 +418,5 @@ def test_does_a_stored_traceback_or_a_plot_without_alt_text_fail_the_build(tmp_p
 
 
 # a 1x1 transparent PNG, base64
-_TINY_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+_TINY_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJ"
+             "RU5ErkJggg==")

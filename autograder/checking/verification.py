@@ -91,7 +91,7 @@ def verify_weights(arrays: dict[str, np.ndarray], profile) -> Verification:
 
     if not arrays:
         return Verification(None, "no trained weights came back with the training run")
-    device = "cuda" if profile.device == "cuda" and torch.cuda.is_available() else "cpu"
+    device = profile.device  # the run's device, chosen once (cnncourse.config.default_device)
     torch.manual_seed(0)
     model = ResNet18()
     model.initialize(torch.zeros(2, 1, profile.resize, profile.resize))

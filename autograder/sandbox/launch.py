@@ -102,6 +102,7 @@ def choose_method(requested: str) -> str:
     for; a ValueError names what is available instead."""
     available = available_methods()
     if requested == "auto":
+        log.info("isolation: %s (available here: %s)", available[0], ", ".join(available))
         return available[0]
     if requested not in available:
         raise ValueError(f"isolation {requested!r} is not available here (available: "
