@@ -1,4 +1,4 @@
-"""Build checks for a site made from stored notebook outputs: no saved tracebacks, no image without alt text.
+"""Build checks on stored notebook outputs: no saved tracebacks, no image without alt text.
 
 The book is built with ``execute_notebooks: off``, so ``nb_execution_raise_on_error`` never
 fires and a traceback saved in a notebook would be published as if it were a result. This

@@ -113,12 +113,13 @@ def fig_find_the_pattern() -> None:
 
 
 def fig_connectivity() -> None:
-    n, k = 8, 3
+    n = 8
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
     palette = plt.get_cmap("tab10")
-    titles = ["dense: every pixel feeds every unit", "local: each unit sees 3 pixels,\nwith its own weights",
+    titles = ["dense: every pixel feeds every unit",
+              "local: each unit sees 3 pixels,\nwith its own weights",
               "convolution: local and the same\n3 weights everywhere"]
-    for panel, (ax, title) in enumerate(zip(axes, titles)):
+    for panel, (ax, title) in enumerate(zip(axes, titles, strict=True)):
         xs = np.arange(n)
         for i in xs:                      # i: hidden unit, j: input pixel
             if panel == 0:

@@ -88,9 +88,10 @@ def fig_lenet() -> None:
         _text(ax, right + gap / 2, yc + 1.0, op, size=10.6, va="bottom")
         x = right + gap
     encoder_end = x - gap
-    dense = [(400, 13.0, INPUT, "400", "dense\nsigmoid"), (120, 8.0, DENSE, "120", "dense\nsigmoid"),
+    dense = [(400, 13.0, INPUT, "400", "dense\nsigmoid"),
+             (120, 8.0, DENSE, "120", "dense\nsigmoid"),
              (84, 6.0, DENSE, "84", "dense"), (10, 2.6, DENSE, "10\nscores", None)]
-    for n, height, fill, label, op in dense:
+    for _units, height, fill, label, op in dense:
         ax.add_patch(Rectangle((x, yc - height / 2), 1.6, height, facecolor=fill,
                                edgecolor=EDGE, lw=0.8))
         _text(ax, x + 0.8, yc - 14 * scale - 2.2, label, size=10.6, va="top")
@@ -99,8 +100,8 @@ def fig_lenet() -> None:
             _text(ax, x + 1.6 + (gap - 1.6) / 2, yc + 1.0, op, size=10.6, va="bottom")
             x += gap
     head_start = encoder_end + gap
-    for x0, x1, name in [(0, encoder_end, "convolutional encoder: two blocks of conv + sigmoid + pooling"),
-                         (head_start, x + 1.6, "dense head")]:
+    encoder_name = "convolutional encoder: two blocks of conv + sigmoid + pooling"
+    for x0, x1, name in [(0, encoder_end, encoder_name), (head_start, x + 1.6, "dense head")]:
         ax.plot([x0, x0, x1, x1], [22.5, 23.5, 23.5, 22.5], color=EDGE, lw=1)
         _text(ax, (x0 + x1) / 2, 24.8, name, size=11)
     ax.set_xlim(-1, x + 3)
@@ -125,7 +126,8 @@ def fig_stacked_3x3() -> None:
         corners.append((x0, y0, n))
         _text(ax, centre + n / 2 + 0.4, y0 + n / 2, label, size=9, ha="left")
     # the top cell reads the whole 3x3 layer below it, and each of those reads a 3x3 patch
-    for (xa, ya, na), (xb, yb, nb) in zip(corners, corners[1:]):
+    # consecutive pairs: corners[1:] is one shorter, so the last layer ends the pairing
+    for (xa, ya, na), (xb, yb, nb) in zip(corners, corners[1:], strict=False):
         for xs, xt in [(xa, xb), (xa + na, xb + nb)]:
             ax.plot([xs, xt], [ya + na, yb], color=HIGHLIGHT, lw=1.2, ls="--")
     _save(fig, "ch07_stacked_3x3.svg")
@@ -137,13 +139,15 @@ def fig_vgg_block() -> None:
     steps = [(11.6, "input  c_in × h × w", INPUT), (9.8, "3×3 conv, padding 1", KERNEL),
              (8.4, "ReLU", NORM), (6.4, "3×3 conv, padding 1", KERNEL), (5.0, "ReLU", NORM),
              (3.0, "2×2 max pool, stride 2", POOL), (1.0, "output  c_out × h/2 × w/2", OUTPUT)]
-    for (y, label, fill), (y_next, _, _) in zip(steps, steps[1:] + [(None, None, None)]):
+    for (y, label, fill), (y_next, _, _) in zip(steps, steps[1:] + [(None, None, None)],
+                                                strict=True):
         _box(ax, 1.3, y, 5.6, 0.9, label, fill, size=9)
         if y_next is not None:
             _arrow(ax, (1.3, y - 0.5), (1.3, y_next + 0.5))
     # the conv + ReLU pair repeats num_convs times
     ax.plot([-1.9, -2.3, -2.3, -1.9], [10.3, 10.3, 4.5, 4.5], color=HIGHLIGHT, lw=1.4)
-    _text(ax, -2.6, 7.4, "repeated\nnum_convs\ntimes\n(2 here)", size=9, ha="right", color=HIGHLIGHT)
+    _text(ax, -2.6, 7.4, "repeated\nnum_convs\ntimes\n(2 here)", size=9, ha="right",
+          color=HIGHLIGHT)
     _text(ax, 4.35, 7.4, "c_out\nchannels,\nh × w kept", size=9, ha="left")
     _save(fig, "ch07_vgg_block.svg")
 
@@ -156,7 +160,8 @@ def fig_vgg11() -> None:
     for i, (convs, channels, side) in enumerate(blocks, start=1):
         height = 4 + side / 224 * 16          # drawn height follows the block's input side
         width = 3.2 + 1.6 * convs
-        ax.add_patch(Rectangle((x, base), width, height, facecolor=KERNEL, edgecolor=EDGE, lw=0.9))
+        ax.add_patch(Rectangle((x, base), width, height, facecolor=KERNEL, edgecolor=EDGE,
+                               lw=0.9))
         for k in range(convs):               # one stripe per 3x3 convolution
             ax.add_patch(Rectangle((x + 0.8 + 1.6 * k, base + 0.6), 1.2, height - 3.4,
                                    facecolor=OUTPUT, edgecolor=EDGE, lw=0.6))
@@ -177,7 +182,8 @@ def fig_vgg11() -> None:
         if label != "10":
             _arrow(ax, (x + 2.2, base + 2), (x + 6.0, base + 2))
         x += 6.4
-    _text(ax, x - 11.0, base + 15.5, "dense layers; the first two\nwith ReLU and dropout 0.5", size=9)
+    _text(ax, x - 11.0, base + 15.5, "dense layers; the first two\nwith ReLU and dropout 0.5",
+          size=9)
     _text(ax, 32, 23.0, "8 convolutions + 3 dense layers = 11 weight layers", size=10)
     ax.set_xlim(-1, x - 2.5)
     _save(fig, "ch07_vgg11.svg")
@@ -196,7 +202,7 @@ def fig_function_classes() -> None:
                             ((4.4, 3.2), 6.9, 4.2, 15)]),
     ]
     shades = ["#cfe2f3", "#9fc5e8", "#6fa8dc"]
-    for ax, (title, ellipses) in zip(axes, panels):
+    for ax, (title, ellipses) in zip(axes, panels, strict=True):
         ax.set_xlim(-0.5, 9.0)
         ax.set_ylim(-0.6, 6.0)
         ax.set_aspect("equal")
@@ -205,8 +211,9 @@ def fig_function_classes() -> None:
         for k, ((cx, cy), w, h, angle) in reversed(list(enumerate(ellipses))):
             ax.add_patch(Ellipse((cx, cy), w, h, angle=angle, facecolor=shades[k], alpha=0.55,
                                  edgecolor=EDGE, lw=1))
-            _text(ax, cx - w / 2 + 0.45, cy + 0.05 + (0.3 if k == 2 else 0), f"$\\mathcal{{F}}_{k + 1}$", size=10)
-        for k, ((cx, cy), w, h, angle) in enumerate(ellipses):
+            _text(ax, cx - w / 2 + 0.45, cy + 0.05 + (0.3 if k == 2 else 0),
+                  f"$\\mathcal{{F}}_{k + 1}$", size=10)
+        for (cx, cy), w, h, angle in ellipses:
             # the class's best function: the point of its boundary nearest to f* (sampled)
             t = np.linspace(0, 2 * np.pi, 721)
             a = np.deg2rad(angle)
@@ -227,7 +234,7 @@ def fig_residual_block() -> None:
     titles = ["plain block", "residual block", "residual block, 1×1 shortcut"]
     ys = {"x": 0.4, "c1": 1.6, "b1": 2.55, "r1": 3.5, "c2": 4.6, "b2": 5.55, "add": 6.6,
           "r2": 7.6, "out": 8.7}
-    for kind, (ax, title) in enumerate(zip(axes, titles)):
+    for kind, (ax, title) in enumerate(zip(axes, titles, strict=True)):
         ax.set_xlim(-3.1, 4.35)
         ax.set_ylim(-0.3, 9.6)
         ax.set_aspect("equal")
@@ -242,16 +249,17 @@ def fig_residual_block() -> None:
                                              OUTPUT)]
         if kind == 2:
             steps[-1] = ("out", "ReLU(g(x) + 1×1 conv(x))", OUTPUT)
-        for (key, label, fill), (key_next, _, _) in zip(steps, steps[1:] + [(None, None, None)]):
+        for (key, label, fill), (key_next, _, _) in zip(steps, steps[1:] + [(None, None, None)],
+                                                        strict=True):
             y = ys[key]
             if label is None:  # the addition node
                 ax.add_patch(plt.Circle((0, y), 0.32, facecolor="white", edgecolor=EDGE, lw=1.2))
                 _text(ax, 0, y - 0.02, "+", size=13)
-                top, bottom = y + 0.32, y - 0.32
+                top = y + 0.32
             else:
                 wide = key == "out" and kind == 2
                 _box(ax, 0, y, 6.0 if wide else 4.0, 0.62, label, fill, size=10)
-                top, bottom = y + 0.31, y - 0.31
+                top = y + 0.31
             if key_next is not None:
                 next_y = ys[key_next]
                 next_bottom = next_y - (0.32 if key_next == "add" else 0.31)
@@ -265,7 +273,7 @@ def fig_residual_block() -> None:
                 ax.plot([2.0, x_side, x_side], [ys["x"], ys["x"], 3.1], color=HIGHLIGHT, lw=1.6)
                 ax.plot([x_side, x_side], [4.1, ys["add"]], color=HIGHLIGHT, lw=1.6)
             else:
-                ax.plot(*zip(*path), color=HIGHLIGHT, lw=1.6)
+                ax.plot(*zip(*path, strict=True), color=HIGHLIGHT, lw=1.6)
                 _text(ax, x_side + 0.15, 3.6, "identity", size=10, ha="left", rotation=90,
                       color=HIGHLIGHT)
             _arrow(ax, (x_side, ys["add"]), (0.34, ys["add"]), color=HIGHLIGHT, lw=1.6)
@@ -287,7 +295,7 @@ def fig_resnet18() -> None:
          ("dense", DENSE, 9.0, "10 scores")],
     ]
     gap, height = 11.0, 9.0
-    for r, (yc, row) in enumerate(zip((28.0, 7.0), rows)):
+    for r, (yc, row) in enumerate(zip((28.0, 7.0), rows, strict=True)):
         x = 0.0 if r == 0 else 6.5
         for i, (label, fill, width, shape) in enumerate(row):
             _box(ax, x + width / 2, yc, width, height, label, fill, size=8.5)
