@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnncourse import models
-from cnncourse.trainer import History, Trainer
+from cnncourse.trainer import History, Trainer, describe_run
 
 matplotlib.use("Agg")
 
@@ -218,3 +218,17 @@ def test_does_the_history_summarize_plot_and_serialize():
     finally:
         plt.close(fig)
     assert History().summary() == "no epochs run"
+
+
+def test_does_describe_run_quote_a_reference_only_when_given_one(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("CNN_QUICK", "0")
+    history = History(train_loss=[0.5, 0.4], train_acc=[0.8, 0.9], val_loss=[0.5, 0.45],
+                      val_acc=[0.85, 0.875], device_name="CPU")
+    data = SimpleNamespace(train=range(60_000), val=range(10_000))
+    line = describe_run(history, data, 14.6)
+    assert line == ("Full run: 2 epochs on 60,000 training images; CPU; 15 s wall time; "
+                    "final validation accuracy 0.875 on 10,000 images")
+    quoted = describe_run(history, data, 14.6, reference=0.9)
+    assert quoted == line + " (d2l 1.0.3 after 10 full epochs: 0.90)"
