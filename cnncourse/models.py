@@ -111,7 +111,10 @@ class LeNet(Classifier):
 
 
 def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequential:
-    """``num_convs`` 3x3 convolutions (padding 1) with ReLU, then 2x2 max pooling: halves h, w."""
+    """``num_convs`` 3x3 convolutions (padding 1) with ReLU, then 2x2 max pooling.
+
+    The block halves the height and the width.
+    """
     layers: list[nn.Module] = []
     for i in range(num_convs):
         layers += [nn.Conv2d(in_channels if i == 0 else out_channels, out_channels,
@@ -121,7 +124,10 @@ def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequent
 
 
 class VGG(Classifier):
-    """VGG (Simonyan & Zisserman, 2014): ``arch`` is ((num_convs, channels), ...) at 224x224."""
+    """VGG (Simonyan & Zisserman, 2014) at 224x224.
+
+    ``arch`` is ((num_convs, channels), ...), one pair per block.
+    """
 
     def __init__(self, arch: Sequence[tuple[int, int]] = VGG_SMALL_ARCH, lr: float = 0.01,
                  num_classes: int = 10, in_channels: int = 1, image_size: int = 224,

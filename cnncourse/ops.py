@@ -20,7 +20,7 @@ def _float_dtype(*tensors: torch.Tensor) -> torch.dtype:
 
 
 def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """Valid 2-D cross-correlation: (h, w) input, (kh, kw) kernel -> (h-kh+1, w-kw+1)."""
+    """Valid cross-correlation: (h, w) input, (kh, kw) kernel -> (h-kh+1, w-kw+1)."""
     kh, kw = K.shape
     oh, ow = X.shape[0] - kh + 1, X.shape[1] - kw + 1
     Y = torch.zeros((oh, ow), dtype=_float_dtype(X, K), device=X.device)
@@ -32,19 +32,22 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """(c_i, h, w) input, (c_i, kh, kw) kernel -> one (oh, ow) map: a sum over channels."""
+    """(c_i, h, w) input, (c_i, kh, kw) kernel -> one (oh, ow) map: a channel sum."""
     # no strict=: chapter 4 shows this definition as d2l writes it, and tests/test_book_code.py
     # holds the two equal; matching the channel counts is the caller's part
     return sum(corr2d(x, k) for x, k in zip(X, K))  # noqa: B905
 
 
 def corr2d_multi_in_out(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """(c_i, h, w) input, (c_o, c_i, kh, kw) kernel -> (c_o, oh, ow): one map per output channel."""
+    """(c_i, h, w) input, (c_o, c_i, kh, kw) kernel -> (c_o, oh, ow).
+
+    One map per output channel.
+    """
     return torch.stack([corr2d_multi_in(X, k) for k in K])
 
 
 def corr2d_multi_in_out_1x1(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution as one matrix product: (c_o, c_i) @ (c_i, h*w) -> (c_o, h, w)."""
+    """A 1x1 convolution as a matrix product: (c_o, c_i) @ (c_i, h*w) -> (c_o, h, w)."""
     c_i, h, w = X.shape
     c_o = K.shape[0]
     Y = K.reshape(c_o, c_i) @ X.reshape(c_i, h * w)
@@ -52,7 +55,10 @@ def corr2d_multi_in_out_1x1(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def pool2d(X: torch.Tensor, pool_size: tuple[int, int], mode: str = "max") -> torch.Tensor:
-    """Max or average pooling of a (h, w) input, stride 1, no padding -> (h-ph+1, w-pw+1)."""
+    """Max or average pooling of a (h, w) input, stride 1, no padding.
+
+    Returns an (h-ph+1, w-pw+1) map.
+    """
     if mode not in ("max", "avg"):
         raise ValueError(f"mode must be 'max' or 'avg', not {mode!r}")
     ph, pw = pool_size
