@@ -5,7 +5,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
-export CNN_DATA ?= $(CURDIR)/data
 # pytest-xdist is not used: the suites are sized for 2 cores run one after another.
 PYTEST := $(BIN)/python -m pytest
 

@@ -6,7 +6,6 @@ graded (each is named with its reason, the rest are graded); 2 a usage error.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import logging
 import sys
@@ -78,18 +77,11 @@ class _Progress:
             self.display.close()
 
 
-def _chosen_parts(assignment, names: str | None):
-    """The assignment with only the parts named in ``--parts`` (all without it)."""
-    if not names:
-        return assignment
-    wanted = [name.strip() for name in names.split(",") if name.strip()]
-    known = [p.name for p in assignment.parts]
-    unknown = [name for name in wanted if name not in known]
-    if unknown or not wanted:
-        raise UsageError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; "
-                         f"{assignment.id} has: {', '.join(known)}")
-    return dataclasses.replace(
-        assignment, parts=tuple(p for p in assignment.parts if p.name in wanted))
+def _chosen_parts(names: str | None) -> tuple[str, ...] | None:
+    """``--parts a,b`` as a tuple of names (the pipeline checks them), or None for all."""
+    if names is None:
+        return None
+    return tuple(name.strip() for name in names.split(",") if name.strip())
 
 
 def _check_args(args: argparse.Namespace) -> str:
@@ -122,25 +114,22 @@ def run_profile(requested: str | None) -> str:
 
 def _grade(args: argparse.Namespace) -> int:
     from .assignments import get_assignment
-    from .errors import OutputLockedError, SetupError
+    from .errors import OutputLockedError
     from .pipeline import Options, grade
 
     try:
-        assignment = _chosen_parts(get_assignment(args.assignment), args.parts)
+        assignment = get_assignment(args.assignment)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     method = _check_args(args)
     options = Options(jobs=args.jobs, isolation=method,
-                      profile=run_profile(args.profile),
-                      force=args.force, gradebook_url=args.gradebook, timeout_s=args.timeout,
-                      progress=_Progress())
+                      profile=run_profile(args.profile), force=args.force,
+                      gradebook_url=args.gradebook, timeout_s=args.timeout,
+                      progress=_Progress(), parts=_chosen_parts(args.parts))
     try:
         run, results = grade(assignment, list(args.submissions), args.out, options)
     except OutputLockedError as exc:
         raise UsageError(str(exc)) from None
-    except SetupError as exc:  # e.g. no training data: nothing was graded, nothing is lost
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SOME_FAILED
     failed = [r for r in results if not r.graded]
     graded = len(results) - len(failed)
     print(f"Graded {graded} of {len(results)} submission(s) into {args.out} "
@@ -148,7 +137,25 @@ def _grade(args: argparse.Namespace) -> int:
           f"{run.timing.get('total_s')} s).")
     for r in failed:
         print(f"  could not grade {r.student_id}: {r.error}")
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+    return _report_left_out(run, assignment, failed)
+
+
+def _report_left_out(run, assignment, failed: list) -> int:
+    """Say which parts were not graded and why; exit 1 when one could not run here."""
+    from .pipeline import CHOSEN_OUT
+
+    left = run.profile.get("not_graded") or []
+    could_not = [p for p in left if p["reason"] != CHOSEN_OUT]
+    for p in left:
+        print(f"  not graded: {p['name']} ({p['max_score']:g} points): {p['reason']}")
+    if could_not:
+        others = ",".join(p.name for p in assignment.parts
+                          if all(p.name != q["name"] for q in could_not))
+        print(f"  Every other part was graded and written. To grade without "
+              f"{', '.join(p['name'] for p in could_not)} on purpose, pass "
+              f"--parts {others}; or fix the reason above and run the same command again "
+              f"to grade every part.")
+    return EXIT_SOME_FAILED if failed or could_not else EXIT_OK
 
 
 def _release(args: argparse.Namespace) -> int:

@@ -22,12 +22,12 @@ from typing import Protocol
 from . import __version__
 from .assignments import COURSE_ROOT, Assignment
 from .checking.report import parse_report
-from .checking.scans import RECORDER_SWITCHES, static_library_uses
+from .checking.scans import RECORDER_SWITCHES, static_imports, static_library_uses
 from .errors import NotebookError, SetupError, WorkerStartError
 from .intake.notebook import Answers, SourceNotebook, extract_answers, load_source, parse_notebook
 from .intake.submissions import Submission
 from .jobs import Cell, RunSettings
-from .output.results import PartResult, SubmissionResult
+from .output.results import LeftOut, PartResult, SubmissionResult
 from .parts.base import Prepared
 from .sandbox.pool import JobOutcome
 from .scheduling import Memo, Slots
@@ -52,6 +52,7 @@ class PreparedAssignment:
     source: SourceNotebook
     parts: tuple[Prepared, ...]
     settings: RunSettings
+    left_out: tuple[LeftOut, ...] = ()   # parts this run cannot grade, with the reason
 
     @property
     def id(self) -> str:
@@ -78,11 +79,31 @@ def load_assignment_source(assignment: Assignment,
 
 def prepare_assignment(assignment: Assignment, settings: RunSettings,
                        course_root: Path = COURSE_ROOT,
-                       source: SourceNotebook | None = None) -> PreparedAssignment:
-    """Once per run, in the grader: points and set-up from the source, each part prepared."""
+                       source: SourceNotebook | None = None,
+                       left_out: tuple[LeftOut, ...] = ()) -> PreparedAssignment:
+    """Once per run, in the grader: points and set-up from the source, each part prepared.
+    A part that cannot run here (``SetupError``), or that rests on one left out, is left
+    out with the reason; the others are graded."""
     source = source or load_assignment_source(assignment, course_root)
-    parts = tuple(p.prepare(source.points[p.grade_id], settings) for p in assignment.parts)
-    return PreparedAssignment(assignment, source, parts, settings)
+    left = list(left_out)
+    parts = []
+    for part in assignment.parts:
+        points = source.points[part.grade_id]
+        if any(p.name == part.name for p in left):
+            continue
+        missing = [name for name, _ in part.requires if any(p.name == name for p in left)]
+        if missing:
+            left.append(LeftOut(part.name, points, f"it rests on {', '.join(missing)}, "
+                                "which was not graded"))
+            continue
+        try:
+            parts.append(part.prepare(points, settings))
+        except SetupError as exc:
+            log.warning("part %s cannot be graded here: %s", part.name, exc)
+            left.append(LeftOut(part.name, points, str(exc)))
+    order = [p.name for p in assignment.parts]
+    return PreparedAssignment(assignment, source, tuple(parts), settings,
+                              tuple(sorted(left, key=lambda p: order.index(p.name))))
 
 
 def how_graded(parts, profile: str) -> str:
@@ -119,7 +140,7 @@ def grade_submission(sub: Submission, prepared: PreparedAssignment, worker: Work
     answers = read_answers(sub, prepared.answer_names)
     if isinstance(answers, str):
         return SubmissionResult(sub.student_id, (), prepared.max_total, answers, sub.origin,
-                                fp, key=sub.key)
+                                fp, key=sub.key, left_out=prepared.left_out)
     slots = slots or Slots()
     got: dict[str, PartResult] = {}
     for part in prepared.parts:
@@ -134,10 +155,11 @@ def grade_submission(sub: Submission, prepared: PreparedAssignment, worker: Work
         else:
             continue
         return SubmissionResult(sub.student_id, (), prepared.max_total, error, sub.origin,
-                                fp, key=sub.key)
+                                fp, key=sub.key, left_out=prepared.left_out)
     graded = tuple(p.part.gate(got[p.name], got) for p in prepared.parts)
     return SubmissionResult(sub.student_id, graded, prepared.max_total, None, sub.origin, fp,
-                            round(sum(p.seconds for p in graded), 3), sub.key)
+                            round(sum(p.seconds for p in graded), 3), sub.key,
+                            prepared.left_out)
 
 
 def grade_part(part: Prepared, answers: Answers, source: SourceNotebook,
@@ -147,12 +169,13 @@ def grade_part(part: Prepared, answers: Answers, source: SourceNotebook,
     notes = tuple(n for aid in ids for n in answers.notes.get(aid, ()))
     code = tuple(c for aid in ids for c in answers.sources.get(aid, ()))
     cells = [Cell(sid, src) for sid, src in source.setup]
+    answer_from = len(cells)
     for aid in ids:  # every copy of an answer cell runs, so the last definition counts
         cells += [Cell(aid if n == 0 else f"{aid} (copy {n + 1})", src)
                   for n, src in enumerate(answers.sources.get(aid, ()))]
 
     def run() -> PartResult:
-        return _grade_code(part, code, tuple(cells), notes, worker, slots)
+        return _grade_code(part, code, tuple(cells), answer_from, notes, worker, slots)
 
     if not (part.part.memoize and memo is not None):
         return run()
@@ -168,6 +191,13 @@ def _static_problem(part: Prepared, code: tuple[str, ...]) -> str | None:
         missing = ", ".join(decl.answer_ids)
         return (f"the answer cell ({missing}) is missing from your notebook: download a fresh "
                 "copy of the exercise and paste your code into its answer cell.")
+    imports = [h for c in code for h in static_imports(c, decl.refused_imports)]
+    if imports:
+        line, module = imports[0]
+        return (f"Your answer imports {module} (line {line}), which holds the course's "
+                "reference answers, so this part earns no points. Write "
+                f"{decl.object_name} yourself in its answer cell, as in the chapter: it "
+                "needs only torch.")
     hits = [h for c in code for h in static_library_uses(c, decl.forbidden_names)]
     if hits:
         return decl.library_message([f"{name} (line {line})" for line, name in hits[:3]])
@@ -182,11 +212,12 @@ def _static_problem(part: Prepared, code: tuple[str, ...]) -> str | None:
 
 
 def _grade_code(part: Prepared, code: tuple[str, ...], cells: tuple[Cell, ...],
-                notes: tuple[str, ...], worker: WorkerHandle, slots: Slots) -> PartResult:
+                answer_from: int, notes: tuple[str, ...], worker: WorkerHandle,
+                slots: Slots) -> PartResult:
     problem = _static_problem(part, code)
     if problem:
         return PartResult.zero(part.name, part.points, problem, notes=notes)
-    job = part.job(cells)
+    job = part.job(cells, answer_from)
     with slots.hold(part.limits.threads, gpu=part.uses_gpu):
         outcome = worker.run(job)
         if outcome.worker_failure:  # the worker itself broke: once more, on a fresh one

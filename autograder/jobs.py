@@ -73,6 +73,9 @@ class Job:
     blobs: tuple[bytes, ...] = field(default=(), repr=False)  # arrays the fields point at
     profile: Any = "quick"           # what the plain_data driver hands its function
     env: Mapping[str, str] = field(default_factory=dict)       # for the child's environment
+    # sandbox/inside/provenance.py: from cell number ``answer_from`` on, imports of ``refused``
+    # modules fail (all of them when ``strict``, else those student code asks for)
+    guard: Mapping[str, Any] = field(default_factory=dict)
 
     def to_wire(self, seccomp: bool, dedicated_uid: bool) -> dict[str, Any]:
         """The ``job`` frame's JSON; the worker's facts decide seccomp and RLIMIT_NPROC."""
@@ -80,7 +83,7 @@ class Job:
                 "limits": self.limits.to_wire(dedicated_uid),
                 "cells": [{"label": c.label, "source": c.source} for c in self.cells],
                 "driver": self.driver, "object": self.object_name, "profile": self.profile,
-                "env": dict(self.env), **self.fields}
+                "env": dict(self.env), "guard": dict(self.guard), **self.fields}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Callable
 
 from . import __version__
 from .assignments import COURSE_ROOT, Assignment
+from .errors import SetupError, UsageError
 from .grading import (
     PreparedAssignment,
     fingerprint,
@@ -41,12 +42,12 @@ from .jobs import RunSettings
 from .output import feedback
 from .output.folder import OutputDir
 from .output.gradebook import GradebookWriter, default_url
-from .output.results import GradingRun, SubmissionResult
+from .output.results import GradingRun, LeftOut, SubmissionResult
 from .sandbox.launch import choose_method
 from .sandbox.pool import WorkerPool, default_private_dirs
 from .scheduling import Memo, Slots
 
-__all__ = ["Options", "grade"]
+__all__ = ["Options", "grade", "CHOSEN_OUT"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Options:
     course_root: Path = COURSE_ROOT
     progress: Callable[[int, int, SubmissionResult], None] | None = None
     device: str | None = None           # "cuda" or "cpu"; None: cnncourse's default_device
+    parts: tuple[str, ...] | None = None  # grade only these (--parts); None: every part
 
 
 def _sweep_stale_temp() -> None:
@@ -132,7 +134,8 @@ class _Recorder:
 
 
 def _triage(subs: list[Submission], source: SourceNotebook, assignment: Assignment,
-            out: OutputDir, options: Options, how: str, max_total: float):
+            out: OutputDir, options: Options, how: str, max_total: float,
+            left_out: tuple[LeftOut, ...]):
     """Results already known (reused, unreadable) by index, and the indices to grade."""
     names = {aid: p.object_name for p in assignment.parts for aid in p.answer_ids}
     finished: dict[int, SubmissionResult] = {}
@@ -147,27 +150,59 @@ def _triage(subs: list[Submission], source: SourceNotebook, assignment: Assignme
         answers = read_answers(sub, names)
         if isinstance(answers, str):
             finished[i] = SubmissionResult(sub.student_id, (), max_total, answers, sub.origin,
-                                           fp, key=sub.key)
+                                           fp, key=sub.key, left_out=left_out)
             continue
         pending.append(i)
     return finished, pending
 
 
-def _start(assignment: Assignment, out_dir: Path, options: Options, settings: RunSettings,
-           source: SourceNotebook, private: list) -> tuple[WorkerPool, PreparedAssignment]:
-    """Fetch, then start the workers while the assignment is prepared (torch imports in
-    both at once)."""
-    for part in assignment.parts:  # files the sandbox must bind: before it starts
-        part.fetch()
+def _chosen(assignment: Assignment, source: SourceNotebook,
+            names: tuple[str, ...] | None) -> tuple[LeftOut, ...]:
+    """The parts ``--parts`` leaves out, each with its points."""
+    if names is None:
+        return ()
+    known = [p.name for p in assignment.parts]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UsageError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; "
+                         f"{assignment.id} has: {', '.join(known)}")
+    return tuple(LeftOut(p.name, source.points[p.grade_id], CHOSEN_OUT)
+                 for p in assignment.parts if p.name not in names)
+
+
+def _fetch(assignment: Assignment, source: SourceNotebook,
+           left_out: tuple[LeftOut, ...]) -> tuple[LeftOut, ...]:
+    """Each part's files on disk before the sandbox starts (it binds only folders that
+    exist by then); a part that cannot have them here is left out, with the reason."""
+    left = list(left_out)
+    for part in assignment.parts:
+        if any(p.name == part.name for p in left):
+            continue
+        try:
+            part.fetch()
+        except SetupError as exc:
+            log.warning("part %s cannot be graded here: %s", part.name, exc)
+            left.append(LeftOut(part.name, source.points[part.grade_id], str(exc)))
+    return tuple(left)
+
+
+def _start(assignment: Assignment, options: Options, settings: RunSettings,
+           source: SourceNotebook, private: list, left_out: tuple[LeftOut, ...]
+           ) -> tuple[WorkerPool | None, PreparedAssignment]:
+    """Start the workers while the assignment is prepared (torch imports in both at once);
+    no workers when no part is left to grade."""
     wait_prepared = _in_background(lambda: prepare_assignment(
-        assignment, settings, options.course_root, source))
-    gpu = any(p.uses_gpu(settings) for p in assignment.parts)
-    pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation), private,
-                      gpu=gpu)
+        assignment, settings, options.course_root, source, left_out))
+    graded = [p for p in assignment.parts if all(p.name != q.name for q in left_out)]
+    pool = None
+    if graded:
+        pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation), private,
+                          gpu=any(p.uses_gpu(settings) for p in graded))
     try:
         return pool, wait_prepared()
     except BaseException:
-        pool.close()
+        if pool is not None:
+            pool.close()
         raise
 
 
@@ -197,6 +232,23 @@ def _open_gradebook(assignment: Assignment, out_dir: Path, options: Options,
         tuple(sorted(source.answer_ids))))
 
 
+NO_GRADEBOOK = "not written: nbgrader is not installed"
+CHOSEN_OUT = "left out with --parts"  # the reason of a part the command did not ask for
+
+
+def _new_run(assignment: Assignment, part_names: tuple[str, ...], options: Options,
+             settings: RunSettings) -> GradingRun:
+    return GradingRun(assignment.id, part_names, (), profile={
+        "name": options.profile, "jobs": options.jobs, "grader": __version__,
+        "device": settings.device})
+
+
+def _profile(run: GradingRun, prepared: PreparedAssignment) -> dict:
+    """results.json's ``profile``: what the parts add, and the parts not graded."""
+    facts = {k: v for p in prepared.parts for k, v in p.facts.items()}
+    return {**run.profile, **facts, "not_graded": [p.to_dict() for p in prepared.left_out]}
+
+
 def _timing(total_s: float, startup: float, graded: int, total: int) -> dict:
     return {"total_s": round(total_s, 3), "worker_startup_s": round(startup, 3),
             "graded": graded, "reused_or_unreadable": total - graded,
@@ -212,33 +264,37 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     points = {p.name: source.points[p.grade_id] for p in assignment.parts}
     settings = RunSettings(options.profile, _device(options), options.timeout_s,
                            Path(out_dir) / ".reference")
-    how = how_graded(assignment.parts, options.profile)
+    chosen_out = _chosen(assignment, source, options.parts)
+    how = how_graded([p for p in assignment.parts
+                      if all(p.name != q.name for q in chosen_out)], options.profile)
     out = OutputDir(Path(out_dir), assignment.id)
-    run = GradingRun(assignment.id, tuple(points), (), profile={
-        "name": options.profile, "jobs": options.jobs, "grader": __version__,
-        "device": settings.device})
+    run = _new_run(assignment, tuple(points), options, settings)
     _sweep_stale_temp()
     workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{os.getpid()}-"))
     pool = None
     book_url, wait_book = _open_gradebook(assignment, out_dir, options, source)
-    run = replace(run, profile={
-        **run.profile, "gradebook": book_url or "not written: nbgrader is not installed"})
+    run = replace(run, profile={**run.profile, "gradebook": book_url or NO_GRADEBOOK})
     recorder = _Recorder(out, run, {p.name: p.grade_id for p in assignment.parts}, options)
     try:
         subs = collect(paths, assignment.id, assignment.notebook, workdir)
         recorder.total = len(subs)
+        if not subs:
+            raise UsageError(f"no notebooks found in {', '.join(map(str, paths))}: a "
+                             "submission is a .ipynb file, a folder of them (nbgrader's "
+                             "submitted/ layout too) or a .zip of either")
+        graded_total = sum(points.values()) - sum(p.max_score for p in chosen_out)
         finished, pending = _triage(subs, source, assignment, out, options, how,
-                                    sum(points.values()))
+                                    graded_total, chosen_out)
         startup, isolation = 0.0, {"method": None, "notes": ["no submission needed a worker"]}
         if pending:
             t0 = time.monotonic()
             private = default_private_dirs(out_dir, options.course_root, workdir, *paths)
-            pool, prepared = _start(assignment, out_dir, options, settings, source, private)
+            pool, prepared = _start(assignment, options, settings, source, private,
+                                    _fetch(assignment, source, chosen_out))
             startup = time.monotonic() - t0
             log.info("workers started and assignment prepared in %.1f s", startup)
-            isolation = pool.isolation().to_dict()
-            facts = {k: v for p in prepared.parts for k, v in p.facts.items()}
-            recorder.run = replace(recorder.run, profile={**recorder.run.profile, **facts})
+            isolation = pool.isolation().to_dict() if pool else isolation
+            recorder.run = replace(recorder.run, profile=_profile(recorder.run, prepared))
         recorder.run = replace(recorder.run, isolation=isolation)
         recorder.book = wait_book()
         for i in sorted(finished):  # reused and unreadable ones: filed (again) first
@@ -251,13 +307,19 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
         out.write(run)
         return run, [finished[i] for i in range(len(subs))]
     finally:
-        if pool is not None:
-            pool.close()
-        try:
-            book = wait_book()
-            if book:
-                book.close()
-        except Exception:  # noqa: BLE001 - already reported above, or nothing to close
-            pass
-        out.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _close(pool, wait_book, out, workdir)
+
+
+def _close(pool: WorkerPool | None, wait_book: Callable[[], object], out: OutputDir,
+           workdir: Path) -> None:
+    """Stop the workers, close the gradebook and the output folder, remove scratch files."""
+    if pool is not None:
+        pool.close()
+    try:
+        book = wait_book()
+        if book:
+            book.close()
+    except Exception:  # noqa: BLE001 - already reported above, or nothing to close
+        pass
+    out.close()
+    shutil.rmtree(workdir, ignore_errors=True)

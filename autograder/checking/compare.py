@@ -11,7 +11,7 @@ import numpy as np
 
 from .report import Value
 
-__all__ = ["Verdict", "judge", "close", "fmt_shape", "fmt_array"]
+__all__ = ["Verdict", "judge", "close", "fmt_shape", "fmt_array", "fmt_difference"]
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -39,6 +39,19 @@ def fmt_array(a: np.ndarray, limit: int = 36) -> str:
         return f"an array of shape {fmt_shape(a.shape)}"
     return np.array2string(np.asarray(a, dtype=np.float64), precision=4, suppress_small=True,
                            separator=", ", max_line_width=1000).replace("\n", "")
+
+
+def fmt_difference(expected: np.ndarray, got: np.ndarray, limit: int = 36) -> str:
+    """What differs between two arrays of the same shape: both in full when small, else
+    how many entries differ and the first of them."""
+    if expected.size <= limit:
+        return f"expected {fmt_array(expected)}, got {fmt_array(got)}"
+    e, g = expected.astype(np.float64), got.astype(np.float64)
+    wrong = ~(np.isfinite(g) & (np.abs(g - e) <= _tolerance(str(got.dtype)) * (1 + np.abs(e))))
+    where = tuple(int(i) for i in np.argwhere(wrong)[0]) if wrong.any() else ()
+    first = (f"; the first is at {list(where)}: expected {e[where]:.4g}, got {g[where]:.4g}"
+             if where else "")
+    return f"{int(wrong.sum())} of {expected.size} entries differ{first}"
 
 
 def _tolerance(*dtypes: str) -> float:

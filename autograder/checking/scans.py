@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["static_library_uses", "RECORDER_SWITCHES"]
+__all__ = ["static_library_uses", "static_imports", "RECORDER_SWITCHES"]
 
 # torch internals that turn off or step around the torch-function mode that records library
 # calls at run time (each tried in the red-team tests); naming one in an answer costs the part.
@@ -14,6 +14,22 @@ RECORDER_SWITCHES = ("DisableTorchFunction", "DisableTorchFunctionSubclass",
                      "_get_function_stack_at", "_set_torch_function_mode",
                      "_disable_current_modes", "_disabled_torch_function_impl",
                      "_is_torch_function_mode_enabled")
+
+
+def static_imports(source: str, modules: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(line, module) for every import statement of one of ``modules`` or a submodule."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append((node.lineno, node.module))
+    return sorted({(line, name) for line, name in names
+                   if any(name == m or name.startswith(m + ".") for m in modules)})
 
 
 def static_library_uses(source: str, names: tuple[str, ...]) -> list[tuple[int, str]]:

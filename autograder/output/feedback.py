@@ -69,6 +69,16 @@ def _part(part: PartResult) -> str:
     return "\n".join(out)
 
 
+def _left_out(result: SubmissionResult) -> list[str]:
+    """A note on the parts this run did not grade, and the assignment's full total."""
+    if not result.left_out:
+        return []
+    items = "".join(f"<li><strong>{escape(p.name)}</strong> ({_fmt(p.max_score)} points): "
+                    f"{escape(p.reason)}</li>" for p in result.left_out)
+    return [f"<p>The total covers the parts graded in this run. Not graded:</p><ul>{items}"
+            f"</ul><p>The assignment's full total is {_fmt(result.full_total)} points.</p>"]
+
+
 def render(result: SubmissionResult, assignment: str) -> str:
     """The feedback page for one submission."""
     who, what = escape(result.student_id), escape(assignment)
@@ -80,9 +90,12 @@ def render(result: SubmissionResult, assignment: str) -> str:
     else:
         body.append(f"<p><strong>Total: {_fmt(result.total)} out of "
                     f"{_fmt(result.max_total)}</strong></p>")
+        body.extend(_left_out(result))
         rows = "".join(f'<tr><th scope="row"><a href="#{_anchor(p.name)}">{escape(p.name)}'
                        f"</a></th><td>{_fmt(p.score)}</td><td>{_fmt(p.max_score)}</td></tr>"
                        for p in result.parts)
+        rows += "".join(f'<tr><th scope="row">{escape(p.name)}</th><td>not graded</td>'
+                        f"<td>{_fmt(p.max_score)}</td></tr>" for p in result.left_out)
         body.append('<table><caption>Scores by part</caption><thead><tr><th scope="col">'
                     'Part</th><th scope="col">Score</th><th scope="col">Out of</th></tr>'
                     f"</thead><tbody>{rows}</tbody></table>")

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Figure", "CheckResult", "PartResult", "SubmissionResult", "GradingRun"]
+__all__ = ["Figure", "CheckResult", "PartResult", "LeftOut", "SubmissionResult", "GradingRun"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,22 @@ class PartResult:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A part of the assignment this run did not grade, its points, and why."""
+
+    name: str
+    max_score: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "max_score": self.max_score, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LeftOut":
+        return cls(d["name"], d["max_score"], d["reason"])
+
+
+@dataclass(frozen=True)
 class SubmissionResult:
     """Everything about one student's submission; ``error`` is set when it was not graded."""
 
@@ -103,6 +119,12 @@ class SubmissionResult:
     seconds: float = 0.0
 
     key: str = ""                  # where it is filed in results.json (see Submission.key)
+    left_out: tuple[LeftOut, ...] = ()   # parts not graded: max_total leaves them out
+
+    @property
+    def full_total(self) -> float:
+        """The assignment's full total, the parts left out included."""
+        return round(self.max_total + sum(p.max_score for p in self.left_out), 4)
 
     @property
     def total(self) -> float:
@@ -116,14 +138,16 @@ class SubmissionResult:
         return {"student_id": self.student_id, "total": self.total, "max_total": self.max_total,
                 "parts": [p.to_dict() for p in self.parts], "error": self.error,
                 "source": self.source, "fingerprint": self.fingerprint,
-                "seconds": self.seconds, "key": self.key}
+                "seconds": self.seconds, "key": self.key, "full_total": self.full_total,
+                "not_graded": [p.to_dict() for p in self.left_out]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
         return cls(d["student_id"], tuple(PartResult.from_dict(p) for p in d["parts"]),
                    d["max_total"], d.get("error"), d.get("source", ""),
                    d.get("fingerprint", ""), d.get("seconds", 0.0),
-                   d.get("key") or d["student_id"])
+                   d.get("key") or d["student_id"],
+                   tuple(LeftOut.from_dict(p) for p in d.get("not_graded", ())))
 
 
 @dataclass(frozen=True)
@@ -151,23 +175,27 @@ class GradingRun:
 
     def to_csv(self) -> str:
         """student_id, one column per part, total, max_total; ungraded rows leave scores empty.
+        When a part was not graded, two more columns: the assignment's ``full_total`` and
+        ``not_graded`` (each part left out, with the reason); its own column stays empty.
 
         One row per student: a second file claiming an id already taken (a duplicate) is
         listed in results.json only, so importing the CSV can never blank a real grade.
         """
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["student_id", *self.part_names, "total", "max_total"])
+        left = any(s.left_out for s in self.submissions)
+        extra = ["full_total", "not_graded"] if left else []
+        writer.writerow(["student_id", *self.part_names, "total", "max_total", *extra])
         for s in self.submissions:
             if s.key and s.key != s.student_id:
                 continue
             scores = {p.name: p.score for p in s.parts}
-            who = _spreadsheet_safe(s.student_id)
-            if s.graded:
-                writer.writerow([who, *(scores.get(n, "") for n in self.part_names),
-                                 s.total, s.max_total])
-            else:
-                writer.writerow([who, *([""] * len(self.part_names)), "", s.max_total])
+            row = [scores.get(n, "") for n in self.part_names] if s.graded else \
+                [""] * len(self.part_names)
+            notes = [s.full_total, "; ".join(f"{p.name}: {p.reason}" for p in s.left_out)]
+            writer.writerow([_spreadsheet_safe(s.student_id), *row,
+                             s.total if s.graded else "", s.max_total,
+                             *(notes if left else [])])
         return out.getvalue()
 
 

@@ -11,16 +11,20 @@ Adding a part means writing one such class and listing it in ``assignments.py``.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..checking.compare import Verdict, fmt_array, judge
+from ..checking.compare import Verdict, fmt_difference, judge
 from ..checking.report import Report, Value, error_info, value_info
 from ..jobs import DEFAULT_LIMITS, Cell, Job, Limits, RunSettings
 from ..output.results import CheckResult, PartResult
 from ..sandbox.inside import wire
+from ..sandbox.inside.provenance import REFUSED
 
 __all__ = ["Part", "Prepared", "FunctionPart", "Probe", "CheckSpec", "shape_label"]
 
@@ -45,9 +49,13 @@ class Prepared:
     def name(self) -> str:
         return self.part.name
 
-    def job(self, cells: tuple[Cell, ...]) -> Job:
+    def job(self, cells: tuple[Cell, ...], answer_from: int = 0) -> Job:
+        """The job for these cells; the cells from ``answer_from`` on are the answer's."""
+        guard = {"answer_from": answer_from, "refused": list(self.part.refused_imports),
+                 "paths": package_folders(self.part.refused_imports),
+                 "strict": self.part.strict_imports}
         return Job(self.part.name, self.part.driver, self.part.object_name, cells,
-                   self.limits, self.fields, self.blobs, self.profile, self.env)
+                   self.limits, self.fields, self.blobs, self.profile, self.env, guard)
 
     def score(self, report: Report) -> PartResult:
         return self.part.score(report, self)
@@ -66,6 +74,11 @@ class Part:
     forbidden_ops: tuple[str, ...] = ()     # the same, as torch function name fragments
     library_words: str = ""                 # e.g. "PyTorch's convolution"
     library_advice: str = ""
+    # Modules holding reference answers: an answer that imports one earns nothing. With
+    # ``strict_imports`` every import of them in the job fails; a part whose own worker code
+    # imports them (training) refuses only the imports student code asks for.
+    refused_imports: tuple[str, ...] = REFUSED
+    strict_imports: bool = True
     memoize: bool = False                   # same answer code, same result: grade it once
     own_timeout: bool = False               # --timeout does not apply (parts that train)
     # Checks of other parts this part's points rest on: ((part name, (check names...)), ...).
@@ -127,7 +140,19 @@ class Part:
                 f"{self.library_advice}")
 
     def preamble(self, report: Report) -> str | None:
-        """A reason that overrides every check (object missing), or None."""
+        """A reason that overrides every check (an import of a reference, an object not
+        written in the answer cell, an object missing), or None."""
+        imported = _first_text(report, "refused_import", "module")
+        if imported:
+            return (f"Your answer imports {imported}, which holds the course's reference "
+                    f"answers, so this part earns no points. Write {self.object_name} "
+                    "yourself in its answer cell, as in the chapter: it needs only torch.")
+        origin = _first_text(report, "origin", "from")
+        if origin:
+            return (f"{self.object_name} is not written in your answer cell: it comes from "
+                    f"{origin}, so this part earns no points. Define it there yourself with "
+                    f"`def` or `class`, as in the chapter; a copy, alias or subclass of "
+                    "another implementation does not count.")
         if report.missing:
             errors = report.cell_errors()
             why = (f" Your answer cell {errors[0][1].describe()}." if errors else
@@ -212,8 +237,7 @@ class FunctionPart(Part):
             return None
         advice = self.diagnose(probe, verdict, value)
         if probe.visible and verdict.problem == "values":
-            advice += (f" For {probe.label}: expected {fmt_array(probe.expected)}, got "
-                       f"{fmt_array(value.array)}.")
+            advice += f" For {probe.label}: {fmt_difference(probe.expected, value.array)}."
         elif verdict.problem == "shape":
             advice = f"for {probe.label}, {advice}"
         return advice
@@ -240,6 +264,28 @@ class FunctionPart(Part):
             summary = (f"{self.object_name} is not implemented yet: replace the "
                        "`raise NotImplementedError()` line in its answer cell with your code.")
         return PartResult.from_checks(self.name, points, results, summary)
+
+
+@lru_cache(maxsize=None)
+def package_folders(names: tuple[str, ...]) -> list[str]:
+    """The folders the packages ``names`` load from (as found and resolved), without
+    importing them: the sandbox shows them at the same paths."""
+    folders: list[str] = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            folders += sorted({str(folder), os.path.realpath(folder)})
+    return folders
+
+
+def _first_text(report: Report, op: str, key: str) -> str:
+    """A string field of the first frame of ``op`` (capped), or ""."""
+    frames = report.frames.get(op) or []
+    value = frames[0][0].get(key) if frames else None
+    return wire.cap_text(value, 80) if isinstance(value, str) else ""
 
 
 def _list(value: Any) -> list:

@@ -182,7 +182,10 @@ class Residual(Part):
     def _config_messages(self, c: Config, raw: dict | None, blobs: list[bytes],
                          report: Report) -> Messages:
         """Per check name: None when this configuration passes it, else a message."""
-        names = [s.name for s in self.checks]
+        shape_check = (SHAPE_1X1 if c.use_1x1conv else SHAPE_PLAIN).name
+        # the checks this configuration exercises: one of the two shape checks, and the rest
+        names = [s.name for s in self.checks if s not in (SHAPE_PLAIN, SHAPE_1X1)]
+        names.append(shape_check)
         if raw is None:
             why = report.stop_reason() or "no result came back"
             return {n: f"{c.label}: {why}" for n in names}
@@ -190,13 +193,10 @@ class Residual(Part):
         errors = {k: error_info(v) for k, v in raw_errors.items()
                   if isinstance(k, str)} if isinstance(raw_errors, dict) else {}
         if "construct" in errors:
-            err = errors["construct"]
-            text = ("not implemented yet (it raises NotImplementedError)"
-                    if err.type == "NotImplementedError" else f"building it {err.describe()}")
+            text = _construct_message(errors["construct"])
             return {n: f"{c.label}: {text}" for n in names}
         out: Messages = dict.fromkeys(names)
         out[ATTRIBUTES.name] = _attribute_message(c, raw)
-        shape_check = (SHAPE_1X1 if c.use_1x1conv else SHAPE_PLAIN).name
         if "first_forward" in errors:
             text = f"{c.label}: calling the block {errors['first_forward'].describe()}"
             if c.use_1x1conv and _conv3_missing(raw):
@@ -279,6 +279,19 @@ class Residual(Part):
             summary = ("Residual is not implemented yet: replace the `raise "
                        "NotImplementedError()` lines in its answer cell with your code.")
         return PartResult.from_checks(self.name, points, results, summary)
+
+
+def _construct_message(err: ErrorInfo) -> str:
+    """Why the block could not be built, with the older d2l signature recognised."""
+    if err.type == "NotImplementedError":
+        return "not implemented yet (it raises NotImplementedError)"
+    text = f"building it {err.describe()}"
+    if err.type == "TypeError" and "required positional argument" in err.message:
+        text += (". This looks like the older d2l signature Residual(input_channels, "
+                 "num_channels, ...): this assignment uses Residual(num_channels, "
+                 "use_1x1conv=False, strides=1) with nn.LazyConv2d and nn.LazyBatchNorm2d, "
+                 "which find the input channels on the first call")
+    return text
 
 
 def _conv3_missing(raw: dict) -> bool:

@@ -13,10 +13,12 @@ import os
 import resource
 import signal
 import sys
+import types
 
 if __package__:
-    from . import seccomp, wire
+    from . import provenance, seccomp, wire
 else:  # started by file path inside the sandbox, next to its sibling modules
+    import provenance
     import seccomp
     import wire
 
@@ -89,30 +91,60 @@ def _enter_child(job: dict, out_w: int, res_w: int, job_dir: str) -> int:
     return res_fd
 
 
+# This package's modules, removed from sys.modules before student code runs, so that an
+# answer cannot look up the drivers or the checks by name and change them.
+_OWN_MODULES = ("child", "drivers", "provenance", "wire", "server", "seccomp", "confine",
+                "training")
+_write, _encode = os.write, wire.encode_frame  # bound before any student code runs
+
+
+def _hide_own_modules(namespace: dict) -> dict:
+    """Drop this package's modules from sys.modules; the answer's namespace becomes the
+    ``__main__`` module (the worker script was), which pickle and dataclasses look up."""
+    for name in list(sys.modules):
+        if name in _OWN_MODULES or name.startswith("autograder.sandbox.inside"):
+            del sys.modules[name]
+    main = types.ModuleType("__main__")
+    main.__dict__.update(namespace)
+    sys.modules["__main__"] = main
+    return main.__dict__
+
+
 def run_child(job: dict, blobs: list[bytes], out_w: int, res_w: int, job_dir: str) -> None:
-    """Everything the child does; the drivers were imported by the server before the fork."""
+    """Everything the child does; the drivers were imported by the server before the fork.
+    What it calls after student code has run is bound to local names first."""
     if __package__:
         from . import drivers
     else:
         import drivers
     res_fd = _enter_child(job, out_w, res_w, job_dir)
+    write, encode, code_tree = _write, _encode, provenance.code_tree
+    driver, run_cell = drivers.DRIVERS[job["driver"]], drivers.run_cell
 
     def emit(header: dict, arrays: list[bytes] = ()) -> None:
-        data = wire.encode_frame(header, list(arrays))
-        view = memoryview(data)
+        view = memoryview(encode(header, list(arrays)))
         while view:
-            view = view[os.write(res_fd, view):]
+            view = view[write(res_fd, view):]
 
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
-    for cell in job["cells"]:
-        emit({"op": "cell", "label": cell["label"], **drivers.run_cell(cell, namespace)})
+    namespace = _hide_own_modules({"__name__": "__main__", "__builtins__": builtins})
+    guard = job.get("guard") or {}
+    first_answer = int(guard.get("answer_from", 0))
+    codes = []  # the answer cells' compiled code: what the graded object must come from
+    for n, cell in enumerate(job["cells"]):
+        if n == first_answer and guard:
+            provenance.install_import_guard(guard.get("refused", []), guard.get("paths", []),
+                                            bool(guard.get("strict")), emit)
+        report, code = run_cell(cell, namespace)
+        if n >= first_answer and code is not None:
+            codes.append(code)
+        emit({"op": "cell", "label": cell["label"], **report})
     # What the code prints while it is probed is dropped: it could echo hidden inputs.
     sys.stdout.flush()
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)
     os.dup2(quiet, 2)
     os.close(quiet)
-    drivers.DRIVERS[job["driver"]](namespace, job, blobs, emit)
+    driver(namespace, job, blobs, emit, code_tree(codes))
     emit({"op": "end"})
 
 

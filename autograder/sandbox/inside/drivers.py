@@ -12,8 +12,9 @@ import time
 import traceback
 
 if __package__:
-    from . import wire
+    from . import provenance, wire
 else:
+    import provenance
     import wire
 
 import torch
@@ -25,6 +26,7 @@ __all__ = ["DRIVERS", "run_cell", "warm_up"]
 # Captured before any student code runs, so rebinding torch.Tensor later changes nothing here.
 _Tensor = torch.Tensor
 _Module = nn.Module
+_origin_problem = provenance.origin_problem
 _TORCH_DTYPES = {"<f2": torch.float16, "<f4": torch.float32, "<f8": torch.float64,
                  "<i1": torch.int8, "<i2": torch.int16, "<i4": torch.int32, "<i8": torch.int64,
                  "|u1": torch.uint8, "|b1": torch.bool}
@@ -43,14 +45,16 @@ def _error(exc: BaseException) -> dict:
     return {"type": type(exc).__name__, "message": wire.cap_text(exc), "where": where}
 
 
-def run_cell(cell: dict, namespace: dict) -> dict:
-    """Execute one cell's source in the shared namespace; report success or the error."""
+def run_cell(cell: dict, namespace: dict) -> tuple[dict, object]:
+    """Execute one cell's source in the shared namespace; report success or the error,
+    and return the compiled code (None when it did not compile)."""
+    code = None
     try:
         code = compile(cell["source"], f"<cell {cell['label']}>", "exec")
         exec(code, namespace)  # noqa: S102 - this is the sandboxed worker's purpose
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
-        return {"ok": False, "error": _error(exc)}
-    return {"ok": True}
+        return {"ok": False, "error": _error(exc)}, code
+    return {"ok": True}, code
 
 
 def _tensor(desc: dict, blobs: list[bytes]) -> torch.Tensor:
@@ -111,16 +115,23 @@ def warm_up() -> None:
         torch.zeros(2) + 1
 
 
-def _lookup(namespace: dict, name: str, emit) -> object | None:
-    if name in namespace:
-        return namespace[name]
-    emit({"op": "missing", "name": name})
-    return None
+def _lookup(namespace: dict, name: str, emit, tree: frozenset) -> object | None:
+    """The graded object, if the answer cells define it themselves; else None, reported."""
+    if name not in namespace:
+        emit({"op": "missing", "name": name})
+        return None
+    obj = namespace[name]
+    where = _origin_problem(obj, tree, (_Module,))
+    if where is not None:
+        emit({"op": "origin", "name": name, "from": where})
+        return None
+    return obj
 
 
-def call(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
+def call(namespace: dict, job: dict, blobs: list[bytes], emit,
+         tree: frozenset = frozenset()) -> None:
     """Call the named function once per probe; report each output or error."""
-    fn = _lookup(namespace, job["object"], emit)
+    fn = _lookup(namespace, job["object"], emit, tree)
     if fn is None:
         return
     for probe in job["probes"]:
@@ -189,9 +200,10 @@ def _grad_facts(block: object) -> list[dict]:
     return facts
 
 
-def residual(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
+def residual(namespace: dict, job: dict, blobs: list[bytes], emit,
+             tree: frozenset = frozenset()) -> None:
     """Build the block for each configuration and report shapes, parameters, outputs, grads."""
-    cls = _lookup(namespace, job["object"], emit)
+    cls = _lookup(namespace, job["object"], emit, tree)
     if cls is None:
         return
     emit({"op": "class", **_class_facts(cls)})
@@ -234,7 +246,8 @@ def residual(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
         emit(report, out_blobs)
 
 
-def plain_data(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
+def plain_data(namespace: dict, job: dict, blobs: list[bytes], emit,
+               tree: frozenset = frozenset()) -> None:
     """Hand the student's object to a grader-supplied module's function; report its numbers.
 
     For parts that train or measure: ``job["module"]`` is a file bound next to this one
@@ -244,7 +257,7 @@ def plain_data(namespace: dict, job: dict, blobs: list[bytes], emit) -> None:
     """
     import importlib
 
-    obj = _lookup(namespace, job["object"], emit)
+    obj = _lookup(namespace, job["object"], emit, tree)
     if obj is None:
         return
     start = time.perf_counter()
