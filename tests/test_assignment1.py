@@ -170,3 +170,158 @@ def test_does_nbgrader_autograde_agree_with_our_totals(tmp_path, monkeypatch):
     why = {r.student_id: (r.error, [(p.name, p.score, p.feedback) for p in r.parts])
            for r in ours}
     assert {r.student_id: r.total for r in ours} == theirs == {"sol": 12.0, "rel": 0.0}, why
+
+
+# --- the visible self-checks: the solution passes them, common mistakes fail them ---------
+SELF_CHECKS = {"corr2d": "corr2d_answer", "pool2d": "pool2d_answer", "residual": "residual_answer"}
+
+
+def _visible(gid: str) -> str:
+    """A test cell's code above its hidden tests: what the student's notebook runs."""
+    return source_of(cells(SOURCE)[gid]).split("### BEGIN HIDDEN TESTS")[0]
+
+
+def _solution(gid: str) -> str:
+    return "".join(line for line in source_of(cells(SOURCE)[gid]).splitlines(True)
+                   if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+
+
+def _run_self_check(gid: str, answer: str | None = None) -> dict:
+    """Run the set-up, the helpers, the answers (the solution's, or ``answer`` for this
+    part) and the visible part of the test cell ``gid``, as a student's kernel would."""
+    ns: dict = {}
+    for cell_id in ("setup", "self_check_helpers"):
+        exec(compile(source_of(cells(SOURCE)[cell_id]), cell_id, "exec"), ns)  # noqa: S102
+    for part, answer_id in SELF_CHECKS.items():
+        code = answer if part == gid and answer is not None else _solution(answer_id)
+        exec(compile(code, answer_id, "exec"), ns)  # noqa: S102 - our code and its variants
+    exec(compile(_visible(gid), gid, "exec"), ns)  # noqa: S102
+    return ns
+
+
+@pytest.mark.parametrize("gid", ["corr2d", "pool2d", "residual"])
+def test_does_the_solution_pass_the_visible_self_checks_quickly(gid, capsys):
+    import time
+
+    start = time.perf_counter()
+    _run_self_check(gid)
+    elapsed = time.perf_counter() - start
+    printed = capsys.readouterr().out
+    assert printed.count(": OK") + printed.count(" OK\n") >= 3 and "not implemented" not in printed
+    assert elapsed < 1.0, f"{gid}'s self-checks took {elapsed:.2f} s; keep them under a second"
+
+
+SQUARE_ONLY_CORR2D = '''def corr2d(X, K):
+    k = K.shape[0]
+    Y = torch.zeros((X.shape[0] - k + 1, X.shape[1] - k + 1))
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (X[i:i + k, j:j + k] * K).sum()
+    return Y
+'''
+STRIDE_IS_WINDOW_POOL2D = '''def pool2d(X, pool_size, mode="max"):
+    ph, pw = pool_size
+    Y = torch.zeros((X.shape[0] // ph, X.shape[1] // pw))
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            window = X[i * ph:(i + 1) * ph, j * pw:(j + 1) * pw]
+            Y[i, j] = window.max() if mode == "max" else window.mean()
+    return Y
+'''
+GOOD_FORWARD = '''        Y = F.relu(self.bn1(self.conv1(X)))
+        Y = self.bn2(self.conv2(Y))
+        shortcut = X if self.conv3 is None else self.conv3(X)
+        return F.relu(Y + shortcut)
+'''
+SHORTCUT = "        shortcut = X if self.conv3 is None else self.conv3(X)\n"
+FIRST_HALF = "        Y = F.relu(self.bn1(self.conv1(X)))\n"
+
+
+def _mistake(answer_id: str, old: str, new: str) -> str:
+    code = _solution(answer_id)
+    assert old in code, f"the solution's {answer_id} no longer contains {old!r}"
+    return code.replace(old, new)
+
+
+# (test cell, its answer with the mistake, words the failure must contain)
+MISTAKES = {
+    "corr2d_square_only": ("corr2d", SQUARE_ONLY_CORR2D, "only works for square kernels"),
+    "corr2d_kh_kw_swapped": ("corr2d", _mistake("corr2d_answer", "kh, kw = K.shape",
+                                                "kw, kh = K.shape"), "swaps k_h and k_w"),
+    "corr2d_flipped_kernel": ("corr2d", _mistake("corr2d_answer", "K[a, b]",
+                                                 "K[kh - 1 - a, kw - 1 - b]"),
+                              "the kernel is flipped"),
+    "pool2d_stride_is_window": ("pool2d", STRIDE_IS_WINDOW_POOL2D,
+                                "stride = window size (2, 2)"),
+    "pool2d_default_avg": ("pool2d", _mistake("pool2d_answer", 'mode="max"', 'mode="avg"'),
+                           "the default must be the maximum"),
+    "pool2d_ph_pw_swapped": ("pool2d", _mistake("pool2d_answer", "ph, pw = pool_size",
+                                                "pw, ph = pool_size"),
+                             "p_h and p_w are swapped"),
+    "residual_old_d2l_signature": (
+        "residual", _mistake("residual_answer", "def __init__(self, num_channels,",
+                             "def __init__(self, input_channels, num_channels,"),
+        "Residual(num_channels, use_1x1conv=False, strides=1) with lazy layers"),
+    "residual_relu_before_add": (
+        "residual", _mistake("residual_answer", "F.relu(Y + shortcut)", "F.relu(Y) + shortcut"),
+        "the ReLU is applied before the shortcut is added"),
+    "residual_no_shortcut": (
+        "residual", _mistake("residual_answer", "F.relu(Y + shortcut)", "F.relu(Y)"),
+        "the shortcut is missing"),
+    "residual_conv2_after_add": (
+        "residual", _mistake("residual_answer", GOOD_FORWARD, FIRST_HALF + SHORTCUT +
+                             "        return F.relu(self.bn2(self.conv2(Y + shortcut)))\n"),
+        "conv2 is applied after the shortcut is added"),
+    "residual_bn2_after_add": (
+        "residual", _mistake("residual_answer", GOOD_FORWARD, FIRST_HALF + SHORTCUT +
+                             "        return F.relu(self.bn2(self.conv2(Y) + shortcut))\n"),
+        "bn2 is applied after the shortcut is added"),
+    "residual_no_final_relu": (
+        "residual", _mistake("residual_answer", "F.relu(Y + shortcut)", "Y + shortcut"),
+        "the ReLU on the output is missing"),
+    "residual_no_middle_relu": (
+        "residual", _mistake("residual_answer", FIRST_HALF,
+                             "        Y = self.bn1(self.conv1(X))\n"),
+        "the ReLU between bn1 and conv2 is missing"),
+    "residual_unnamed_layers": (
+        "residual", _mistake("residual_answer", "self.bn1", "self.norm1"),
+        "the layers must be the attributes conv1, conv2"),
+    "residual_other_arithmetic": (
+        "residual", _mistake("residual_answer", "F.relu(Y + shortcut)", "F.relu(Y + 2 * shortcut)"),
+        "compare your forward with the block's order"),
+}
+SECTIONS = {"corr2d": "02_cross_correlation.html#", "pool2d": "05_pooling.html#",
+            "residual": "08_resnet.html#the-residual-block"}
+
+
+@pytest.mark.parametrize("case", MISTAKES)
+def test_does_a_common_mistake_fail_its_self_check_with_the_cause(case):
+    gid, answer, words = MISTAKES[case]
+    with pytest.raises(AssertionError) as failed:
+        _run_self_check(gid, answer)
+    message = str(failed.value)
+    assert words in message, message
+    assert "\nLikely cause: " in message, message
+    assert "\nReread: https://cnn-course.github.io/cnn-course/book/" + SECTIONS[gid] in message, \
+        message
+
+
+def test_do_the_stored_residual_sums_tell_the_mistakes_apart():
+    """The stored numbers came from the solution (the solution passes), and each mistake's
+    sums are far from the reference's and from each other's, so a match names one mistake."""
+    ns = _run_self_check("residual")
+    for label, by_mistake in ns["MISTAKES"].items():
+        reference = tuple(ns["EXPECTED"][label][mode][1] for mode in ("eval", "train"))
+        sums = [reference, *by_mistake.values()]
+        assert len(by_mistake) == 6
+        for i, first in enumerate(sums):
+            for second in sums[i + 1:]:
+                assert max(abs(a - b) for a, b in zip(first, second, strict=True)) > 0.05, label
+
+
+def test_does_the_release_hold_the_same_visible_self_checks():
+    """The student's notebook holds the same visible checks (nbgrader only cuts the rest)."""
+    released = cells(RELEASED)
+    for gid in SELF_CHECKS:
+        assert source_of(released[gid]).strip() == _visible(gid).strip(), (
+            f"{gid}: run `make exercises` (python -m autograder release)")

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import CHAPTERS, REPO, chapter_notebooks, toc_files
 
-# The first cell of every notebook (a no-op outside Colab). Chapters must match it exactly.
+# The first cell of every chapter (a no-op outside Colab). Chapters must match it exactly.
 COLAB_SETUP = '''\
 # Colab set-up: install what Colab lacks (d2l needs --no-deps on Python 3.12). Does nothing elsewhere.
 import subprocess, sys
@@ -21,6 +21,22 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "d2l==1.0.3"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "cnncourse @ git+https://github.com/cnn-course/cnn-course"], check=True)'''  # noqa: E501
+
+# The first cell of the assignment notebooks (solutions/ and exercises/): the assignment needs
+# only PyTorch, so it installs nothing. d2l and cnncourse hold working answers (d2l.corr2d,
+# cnncourse.ops.pool2d, ...), so no assignment notebook may install or import them.
+ASSIGNMENT_FIRST_CELL = """\
+# This notebook needs only PyTorch, which Colab already has (as does the course's
+# environment): this cell installs nothing, and no other cell does either."""
+# what an assignment notebook's code must not contain: the reference packages, or installing
+INSTALLS_OR_REFERENCES = re.compile(
+    r"\bd2l\b|cnncourse|\bpip\b|\bconda\b|subprocess|os\.system|^\s*[!%]",
+    re.IGNORECASE | re.MULTILINE)
+ASSIGNMENT_FOLDERS = ("exercises", "solutions")
+# links from the self-checks to the chapter sections to reread, checked against `make book`
+SITE_URL = "https://cnn-course.github.io/cnn-course/"
+SITE_LINK = re.compile(re.escape(SITE_URL) + r"([\w/.-]+\.html)#([\w-]+)")
+SITE_BUILD = REPO / "_build" / "html"
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 # the Assignment 1 part that practises a chapter, named in that chapter's Exercises section
@@ -69,13 +85,72 @@ def test_does_it_use_the_python3_kernelspec(path: Path):
         f"{_rel(path)} has kernelspec {spec}; set metadata.kernelspec to {KERNELSPEC}")
 
 
+def is_assignment(path: Path) -> bool:
+    return path.relative_to(REPO).parts[0] in ASSIGNMENT_FOLDERS
+
+
+assignments = pytest.mark.parametrize("path", [p for p in all_notebooks() if is_assignment(p)],
+                                      ids=_rel)
+
+
 @notebooks
-def test_is_the_first_cell_the_colab_setup(path: Path):
+def test_is_the_first_cell_the_colab_setup_or_the_assignments_own(path: Path):
     first = read(path).cells[0]
-    assert first.cell_type == "code", f"{_rel(path)}: the first cell must be the Colab set-up code"
-    assert first.source.rstrip("\n") == COLAB_SETUP, (
-        f"{_rel(path)}: the first cell differs from COLAB_SETUP in tests/test_notebooks.py; "
+    name, text = (("ASSIGNMENT_FIRST_CELL", ASSIGNMENT_FIRST_CELL) if is_assignment(path)
+                  else ("COLAB_SETUP", COLAB_SETUP))
+    assert first.cell_type == "code", f"{_rel(path)}: the first cell must be the {name} code"
+    assert first.source.rstrip("\n") == text, (
+        f"{_rel(path)}: the first cell differs from {name} in tests/test_notebooks.py; "
         "paste that text unchanged")
+
+
+def test_are_there_assignment_notebooks_to_check():
+    found = [_rel(p) for p in all_notebooks() if is_assignment(p)]
+    assert "solutions/assignment1/assignment1.ipynb" in found, found
+    assert "exercises/assignment1/assignment1.ipynb" in found, found
+
+
+@assignments
+def test_does_the_assignment_install_and_mention_no_reference_package(path: Path):
+    """The student's notebook must not pull in d2l or cnncourse, which hold the answers."""
+    found = [f"cell {i}: {match.group(0).strip()!r}"
+             for i, cell in enumerate(read(path).cells, start=1) if cell.cell_type == "code"
+             for match in INSTALLS_OR_REFERENCES.finditer(cell.source)]
+    assert not found, (f"{_rel(path)}: the assignment needs only PyTorch; its code must not "
+                       "mention d2l or cnncourse, nor install anything: " + "; ".join(found))
+
+
+def test_does_the_install_pattern_catch_the_colab_cell():
+    assert INSTALLS_OR_REFERENCES.search(COLAB_SETUP)
+    for code in ("from d2l import torch as d2l", "import cnncourse.ops", "!pip install x",
+                 "%pip install x", "  !conda install x"):
+        assert INSTALLS_OR_REFERENCES.search(code), code
+    assert not INSTALLS_OR_REFERENCES.search(ASSIGNMENT_FIRST_CELL)
+    assert not INSTALLS_OR_REFERENCES.search("import torch\nx = 5 % 2  # a pipeline")
+
+
+@assignments
+def test_does_every_site_link_in_the_assignment_exist(path: Path):
+    """Self-check failures name the chapter section to reread; each link must resolve."""
+    if not (SITE_BUILD / "book").is_dir():
+        pytest.skip("the site was not built (run `make book`): _build/html/book is missing")
+    nb = read(path)
+    text = "\n".join(cell.source for cell in nb.cells)
+    links = SITE_LINK.findall(text)
+    assert text.count(SITE_URL) == len(links), (
+        f"{_rel(path)}: write each link to the site on one line as {SITE_URL}<page>.html#<id>")
+    problems = []
+    for page, anchor in sorted(set(links)):
+        html = SITE_BUILD / page
+        if not html.is_file():
+            problems.append(f"{page}: no such page in _build/html")
+        elif not re.search(rf"""\bid=["']{re.escape(anchor)}["']""", html.read_text()):
+            problems.append(f"{page}#{anchor}: no element with that id")
+    assert not problems, f"{_rel(path)}: broken links: " + "; ".join(problems)
+    graded = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source for cell in nb.cells}
+    for gid in ("corr2d", "pool2d", "residual"):
+        assert SITE_LINK.search(graded.get(gid, "")), (
+            f"{_rel(path)}: the self-check {gid!r} names no chapter section to reread")
 
 
 @notebooks
