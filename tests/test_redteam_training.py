@@ -11,9 +11,11 @@ grader does not take its word: it measures the accuracy itself from the trained 
 worker ships, with the reference block's forward pass (``autograder/verification.py``). A
 forgery without weights, and one with untrained weights and a made-up accuracy, earn nothing.
 
-A real run of a correct *copy* of the block, trained in the student's process while their
-own block cannot learn, ships weights that do reproduce its accuracy. It earns nothing
-because the training part rests on the residual part's forward and gradient checks.
+An answer that hands a correct *copy* of the block to the course's own trainer, while its
+own block cannot learn, earns nothing twice over: the trainer cannot even load the course's
+package from the student's code (the import gate), and the training part rests on the
+residual part's forward and gradient checks, which the detached block fails
+(``tests/test_autograder_training.py`` runs that gate on a real run).
 """
 from __future__ import annotations
 
@@ -60,18 +62,32 @@ def _train_resnet(residual_cls, profile, **kwargs):
 sys.modules["training"] = types.SimpleNamespace(train_resnet=_train_resnet)
 '''
 
-# The same, but shipping the weights of an untrained reference ResNet-18 with the claim.
-_CLAIM_END = '''                        "epoch_seconds": [1.0] * epochs}}\n'''
-FORGED_WITH_WEIGHTS = FORGED_TRAINING.replace(_CLAIM_END, _CLAIM_END[:-1] + ''', _weights(profile)
-
-
-def _weights(profile):
+# The same, but shipping untrained weights with the claim: random tensors of exactly the
+# reference ResNet-18's parameter names and shapes, written into the answer cell (the cell
+# may not import the course's package, so it carries the list itself).
+def _reference_shapes(resize: int = 96) -> dict:
     import torch
+
     from cnncourse.models import ResNet18
     model = ResNet18()
-    model.initialize(torch.zeros(2, 1, profile["resize"], profile["resize"]))
-    return {k: v.half() if v.numel() > 100_000 else v  # as the real run ships them
-            for k, v in model.state_dict().items() if v.is_floating_point()}
+    model.initialize(torch.zeros(2, 1, resize, resize))
+    return {k: tuple(v.shape) for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+_CLAIM_END = '''                        "epoch_seconds": [1.0] * epochs}}\n'''
+FORGED_WITH_WEIGHTS = FORGED_TRAINING.replace(_CLAIM_END, _CLAIM_END[:-1] + f''', _weights()
+
+
+_SHAPES = {_reference_shapes()!r}
+
+
+def _weights():
+    import torch
+    generator = torch.Generator().manual_seed(0)
+    weights = {{k: 0.05 * torch.randn(shape, generator=generator)
+               for k, shape in _SHAPES.items()}}
+    # large tensors in half precision, as the real run ships them
+    return {{k: v.half() if v.numel() > 100_000 else v for k, v in weights.items()}}
 ''')
 assert FORGED_WITH_WEIGHTS != FORGED_TRAINING
 
@@ -161,12 +177,12 @@ def test_does_a_forged_training_result_earn_nothing(graded, name, student, words
 
 @pytest.mark.parametrize("name", TRAINING_PARTS)
 def test_does_training_a_correct_copy_in_process_earn_nothing(graded, name):
-    """Its run is real and its weights reproduce its accuracy, so only the gate stops it:
-    the residual part finds that gradients do not reach the student's own block."""
+    """The student's block fails only the gradient check; its hand-over of a copy to the
+    course's trainer is refused, because the trainer would load the course's package from
+    the student's frames."""
     residual, part = graded[COPY]["residual"], graded[COPY][name]
     failed = [c["name"] for c in residual["checks"] if not c["passed"]]
     assert failed == ["gradients reach every parameter"], residual["feedback"]
     assert part["score"] == 0.0, part["feedback"]
-    assert "Not counted" in part["feedback"] and "gradients reach every parameter" in \
-        part["feedback"], part["feedback"]
-    assert "would have scored 2 of 2" in part["feedback"], part["feedback"]  # the attack ran
+    assert "imports cnncourse" in part["feedback"], part["feedback"]
+    assert "would have scored" not in part["feedback"], part["feedback"]  # it never trained
