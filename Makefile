@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum 
 # pytest-xdist is not used: the suites are sized for 2 cores run one after another.
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: book test lint test-unit test-nbval system-deps exercises grade bench bench-grading \
+.PHONY: book catalogs test lint test-unit test-nbval system-deps exercises grade bench bench-grading \
         clean venv
 
 $(STAMP): requirements.txt pyproject.toml
@@ -38,10 +38,16 @@ $(MATHJAX):
 	cp -r $(MATHJAX_NPM)/node_modules/mathjax/es5/input/tex/extensions \
 	  .cache/mathjax/site/mathjax/input/tex/
 
-## book: build the website from the notebooks' stored outputs into _build/html
+## book: build the website from the notebooks' stored outputs, in English into _build/html and
+## in Korean into _build/html/ko (the same notebooks, with locale/ko/LC_MESSAGES/ catalogs)
 book: $(STAMP) $(MATHJAX)
-	$(BIN)/jupyter-book build . --all --warningiserror --keep-going --quiet
-	@echo "Site: _build/html/index.html  (preview: $(BIN)/python -m http.server -d _build/html 8000)"
+	$(BIN)/python scripts/build_book.py
+	@echo "Preview: $(BIN)/python -m http.server -d _build/html 8000"
+
+## catalogs: merge the English text into the Korean catalogs after it changes
+## (PAGES="book/06_lenet" to update only some pages' catalogs)
+catalogs: $(STAMP) $(MATHJAX)
+	$(BIN)/python scripts/build_book.py catalogs $(PAGES)
 
 ## test: lint, then unit tests, autograder tests, every notebook under nbval, the browser test
 test: $(STAMP) system-deps

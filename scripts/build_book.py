@@ -1,0 +1,97 @@
+"""Build the course website in both languages from the same notebooks (``make book``).
+
+    python scripts/build_book.py            # _build/html (English) and _build/html/ko
+    python scripts/build_book.py catalogs   # refresh locale/ko/LC_MESSAGES/*.po from the text
+    python scripts/build_book.py catalogs book/06_lenet   # only the catalogs of these pages
+
+The Korean site is the same Jupyter Book built with ``language: ko``: Sphinx replaces every
+paragraph, heading, list item and figure's alt text with its translation from the gettext
+catalogs under ``locale/ko/LC_MESSAGES/`` and leaves code and stored outputs as they are,
+so no code is ever written twice. ``catalogs`` extracts the English text (``.pot``) and
+merges it into the catalogs with ``sphinx-intl``: new or changed paragraphs appear as
+untranslated (or fuzzy) entries for a translator to fill in; ``tests/test_i18n.py`` fails
+until they are.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+BIN = Path(sys.executable).parent
+KO_TITLE = "합성곱 신경망, 직접 만들며 배우기"
+# settings whose paths are relative to the configuration file's folder
+_PATH_KEYS = ("html_extra_path", "html_static_path", "templates_path", "locale_dirs")
+
+
+def _jupyter_book(*args: str) -> None:
+    cmd = [str(BIN / "jupyter-book"), "build", str(ROOT), "--all", "--warningiserror",
+           "--keep-going", "--quiet", *args]
+    result = subprocess.run(cmd, cwd=ROOT)
+    if result.returncode:
+        raise SystemExit(f"jupyter-book failed ({result.returncode}): {' '.join(args)}")
+
+
+def korean_config() -> Path:
+    """_config.yml with ``language: ko``, written to _build/ with its paths made absolute
+    (Jupyter Book reads paths relative to the configuration file)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["title"] = KO_TITLE
+    for key in ("logo",):
+        config[key] = str(ROOT / config[key])
+    config["html"]["favicon"] = str(ROOT / config["html"]["favicon"])
+    sphinx = config["sphinx"]
+    sphinx["local_extensions"] = {k: str(ROOT / v)
+                                  for k, v in sphinx["local_extensions"].items()}
+    for key in _PATH_KEYS:
+        sphinx["config"][key] = [str(ROOT / p) for p in sphinx["config"].get(key, [])]
+    sphinx["config"]["language"] = "ko"
+    path = BUILD / "ko-config" / "_config.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    return path
+
+
+def build() -> None:
+    _jupyter_book()
+    _jupyter_book("--config", str(korean_config()), "--path-output", str(BUILD / "ko"))
+    target = BUILD / "html" / "ko"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(BUILD / "ko" / "_build" / "html", target)
+    print(f"Sites: {BUILD / 'html' / 'index.html'} and {target / 'index.html'}")
+
+
+def catalogs(pages: list[str]) -> None:
+    """Extract the English text and merge it into the Korean catalogs: every page's, or only
+    those of ``pages`` (``book/06_lenet``), so translators working on other pages are left
+    alone."""
+    BUILD.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="i18n-", dir=BUILD) as tmp:
+        _jupyter_book("--builder", "custom", "--custom-builder", "gettext", "--path-output",
+                      tmp)
+        pot = Path(tmp) / "_build" / "gettext"
+        if pages:
+            chosen = Path(tmp) / "chosen"
+            for page in pages:
+                source = pot / f"{page.removesuffix('.ipynb').removesuffix('.md')}.pot"
+                if not source.exists():
+                    raise SystemExit(f"no text extracted for {page} (looked for {source})")
+                target = chosen / source.relative_to(pot)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, target)
+            pot = chosen
+        subprocess.run([str(BIN / "sphinx-intl"), "update", "-p", str(pot), "-l", "ko",
+                        "-d", str(ROOT / "locale")], cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["catalogs"]:
+        catalogs(sys.argv[2:])
+    else:
+        build()
