@@ -23,6 +23,7 @@ class Assignment:
     notebook: str                       # file name inside solutions/<id>/
     setup_ids: tuple[str, ...]          # locked source cells every part runs first
     parts: tuple[Part, ...]
+    languages: tuple[str, ...] = ()     # translations released beside the English notebook
 
     def __post_init__(self) -> None:
         names = {p.name for p in self.parts}
@@ -35,10 +36,17 @@ class Assignment:
     def source_path(self, course_root: Path = COURSE_ROOT) -> Path:
         return course_root / "solutions" / self.id / self.notebook
 
+    def release_path(self, language: str = "en", course_root: Path = COURSE_ROOT) -> Path:
+        """The student notebook: exercises/<id>/<notebook>, a translation in <id>/<lang>/
+        (the same file name, so nbgrader and the grader take it as the same assignment)."""
+        folder = course_root / "exercises" / self.id
+        return (folder if language == "en" else folder / language) / self.notebook
+
 
 ASSIGNMENTS: dict[str, Assignment] = {
     "assignment1": Assignment("assignment1", "assignment1.ipynb", ("setup",),
-                              (Corr2d(), Pool2d(), Residual(), ResidualTraining())),
+                              (Corr2d(), Pool2d(), Residual(), ResidualTraining()),
+                              languages=("ko",)),
 }
 
 

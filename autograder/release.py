@@ -4,6 +4,11 @@ nbgrader's ``generate_assignment`` works in a scratch course folder (its gradebo
 stay there), so the only file that changes in the repository is the released notebook.
 The release is then executed top to bottom, so it ships with the self-checks' "not
 implemented yet" messages stored as outputs; nbval compares those in CI.
+
+Each of the assignment's ``languages`` is released the same way into ``exercises/<id>/<lang>/``
+from a translated copy of the source (``translate.py``: the text cells and the message
+table from ``locale/<lang>/LC_MESSAGES/<id>.po``), so its cells, ids, grade ids, points and
+code are nbgrader's own output for the same source, with only the text translated.
 """
 from __future__ import annotations
 
@@ -62,12 +67,22 @@ def execute(path: Path, timeout: int = 600) -> None:
 
 def release(assignment: Assignment, execute_notebook: bool = True,
             course_root: Path = COURSE_ROOT, dest_root: Path | None = None) -> Path:
-    """Regenerate ``exercises/<id>/`` (or ``dest_root/<id>/``); returns the notebook's path."""
+    """Regenerate ``exercises/<id>/`` (or ``dest_root/<id>/``), each translation in its
+    ``<lang>/`` folder; returns the English notebook's path."""
+    from .translate import translated_course
+
     dest = (dest_root or course_root / "exercises") / assignment.id
     with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
-        released = generate(assignment, Path(tmp), course_root)
-        if execute_notebook:
-            execute(released)
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy(released, dest / assignment.notebook)
+        scratch = Path(tmp)
+        made = {dest / assignment.notebook: generate(assignment, scratch / "en", course_root)}
+        for language in assignment.languages:
+            course = translated_course(assignment, language, scratch / f"{language}-course",
+                                       course_root)
+            made[dest / language / assignment.notebook] = generate(
+                assignment, scratch / language, course)
+        for target, released in made.items():
+            if execute_notebook:
+                execute(released)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(released, target)
     return dest / assignment.notebook

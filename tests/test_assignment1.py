@@ -190,7 +190,7 @@ def _run_self_check(gid: str, answer: str | None = None) -> dict:
     """Run the set-up, the helpers, the answers (the solution's, or ``answer`` for this
     part) and the visible part of the test cell ``gid``, as a student's kernel would."""
     ns: dict = {}
-    for cell_id in ("setup", "self_check_helpers"):
+    for cell_id in ("setup", "self_check_messages", "self_check_helpers"):
         exec(compile(source_of(cells(SOURCE)[cell_id]), cell_id, "exec"), ns)  # noqa: S102
     for part, answer_id in SELF_CHECKS.items():
         code = answer if part == gid and answer is not None else _solution(answer_id)
