@@ -20,7 +20,7 @@ from babel.messages.pofile import read_po
 from helpers import REPO
 
 LOCALE = REPO / "locale" / "ko" / "LC_MESSAGES"
-CATALOGS = sorted(LOCALE.rglob("*.po"))
+CATALOGS = sorted((LOCALE / "book").glob("*.po"))  # the site's; the grader's have their own tests
 IDS = [str(p.relative_to(LOCALE).with_suffix("")) for p in CATALOGS]
 # a translator's comment that lets an entry stay as the English (a title, a name)
 KEEP = "keep-english:"
@@ -56,7 +56,8 @@ def _prose(text: str) -> list[str]:
 def test_is_there_a_catalog_for_every_page():
     pages = {p.relative_to(REPO).with_suffix("").as_posix()
              for p in (REPO / "book").glob("*") if p.suffix in (".md", ".ipynb")}
-    assert pages == set(IDS), "run `python scripts/build_book.py catalogs`"
+    book = {i for i in IDS if i.startswith("book/")}  # beside them: assignment1.po, ...
+    assert pages == book, "run `python scripts/build_book.py catalogs`"
 
 
 @pytest.mark.parametrize("path", CATALOGS, ids=IDS)

@@ -37,6 +37,9 @@ ASSIGNMENT_FOLDERS = ("exercises", "solutions")
 SITE_URL = "https://cnn-course.github.io/cnn-course/"
 SITE_LINK = re.compile(re.escape(SITE_URL) + r"([\w/.-]+\.html)#([\w-]+)")
 SITE_BUILD = REPO / "_build" / "html"
+# the self-checks take their links from the SECTIONS table of the self_check_messages cell
+SECTION_ENTRY = re.compile(r'"([\w.]+)":\s*"(' + re.escape(SITE_URL) + r'[^"]+)"')
+SECTION_USE = re.compile(r'SECTIONS\["([\w.]+)"\]')
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 # the Assignment 1 part that practises a chapter, named in that chapter's Exercises section
@@ -129,12 +132,19 @@ def test_does_the_install_pattern_catch_the_colab_cell():
     assert not INSTALLS_OR_REFERENCES.search("import torch\nx = 5 % 2  # a pipeline")
 
 
+def _language(nb) -> str:
+    return nb.metadata.get("cnn_course", {}).get("language", "en")
+
+
 @assignments
 def test_does_every_site_link_in_the_assignment_exist(path: Path):
-    """Self-check failures name the chapter section to reread; each link must resolve."""
-    if not (SITE_BUILD / "book").is_dir():
-        pytest.skip("the site was not built (run `make book`): _build/html/book is missing")
+    """Self-check failures name the chapter section to reread; each link must resolve, in
+    the site of the notebook's language (a Korean notebook's in _build/html/ko)."""
     nb = read(path)
+    language = _language(nb)
+    site = SITE_BUILD if language == "en" else SITE_BUILD / language
+    if not (site / "book").is_dir():
+        pytest.skip(f"the site was not built (run `make book`): {_rel(site / 'book')} is missing")
     text = "\n".join(cell.source for cell in nb.cells)
     links = SITE_LINK.findall(text)
     assert text.count(SITE_URL) == len(links), (
@@ -142,15 +152,21 @@ def test_does_every_site_link_in_the_assignment_exist(path: Path):
     problems = []
     for page, anchor in sorted(set(links)):
         html = SITE_BUILD / page
-        if not html.is_file():
+        if language != "en" and not page.startswith(f"{language}/"):
+            problems.append(f"{page}: not a page of the {language} site ({language}/book/...)")
+        elif not html.is_file():
             problems.append(f"{page}: no such page in _build/html")
         elif not re.search(rf"""\bid=["']{re.escape(anchor)}["']""", html.read_text()):
             problems.append(f"{page}#{anchor}: no element with that id")
     assert not problems, f"{_rel(path)}: broken links: " + "; ".join(problems)
     graded = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source for cell in nb.cells}
-    for gid in ("corr2d", "pool2d", "residual"):
-        assert SITE_LINK.search(graded.get(gid, "")), (
-            f"{_rel(path)}: the self-check {gid!r} names no chapter section to reread")
+    sections = dict(SECTION_ENTRY.findall(graded.get("self_check_messages", "")))
+    for gid, page in (("corr2d", "02_cross_correlation"), ("pool2d", "05_pooling"),
+                      ("residual", "08_resnet")):
+        named = [key for key in SECTION_USE.findall(graded.get(gid, ""))
+                 if f"book/{page}.html#" in sections.get(key, "")]
+        assert named, (f"{_rel(path)}: the self-check {gid!r} names no section of {page} to "
+                       "reread (SECTIONS[...] of the self_check_messages cell)")
 
 
 @notebooks
