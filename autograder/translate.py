@@ -209,9 +209,11 @@ def update_catalog(assignment: Assignment, language: str,
     from babel.messages.pofile import write_po
 
     nb = json.loads(assignment.source_path(course_root).read_text())
+    messages = {key for cell in nb["cells"] if _grade_id(cell) == MESSAGE_CELL
+                for key, _ in _table_values(_source(cell))}
     template = Catalog(project=f"cnn-course {assignment.id}", fuzzy=False)
     for context, english in english_strings(nb):
-        flags = ["python-format"] if context in {k for k, _ in _table_values_of(nb)} else []
+        flags = ["python-brace-format"] if context in messages else []
         template.add(english, context=context, flags=flags)
     path = catalog_path(assignment, language, course_root)
     if path.exists():
@@ -225,11 +227,6 @@ def update_catalog(assignment: Assignment, language: str,
     with path.open("wb") as f:
         write_po(f, catalog, width=88, omit_header=False, sort_output=False)
     return path
-
-
-def _table_values_of(nb: dict) -> list[tuple[str, ast.Constant]]:
-    cells = [c for c in nb["cells"] if _grade_id(c) == MESSAGE_CELL]
-    return _table_values(_source(cells[0])) if cells else []
 
 
 if __name__ == "__main__":
