@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import GraderError, UsageError
+from .i18n import LANGUAGES
 from .jobs import MAX_TIMEOUT_S
 from .sandbox.launch import METHODS
 
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--parts", metavar="NAME[,NAME]",
                    help="grade only these parts (default: all), e.g. corr2d,pool2d,residual "
                         "to leave out the training part")
+    g.add_argument("--lang", choices=LANGUAGES,
+                   help="the language of every student's feedback (default: the one the "
+                        "notebook's metadata names, cnn_course.language, else en)")
     g.add_argument("--force", action="store_true",
                    help="regrade submissions whose earlier results are still valid")
     g.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
@@ -125,7 +129,8 @@ def _grade(args: argparse.Namespace) -> int:
     options = Options(jobs=args.jobs, isolation=method,
                       profile=run_profile(args.profile), force=args.force,
                       gradebook_url=args.gradebook, timeout_s=args.timeout,
-                      progress=_Progress(), parts=_chosen_parts(args.parts))
+                      progress=_Progress(), parts=_chosen_parts(args.parts),
+                      language=args.lang)
     try:
         run, results = grade(assignment, list(args.submissions), args.out, options)
     except OutputLockedError as exc:

@@ -94,3 +94,4 @@ class RunSettings:
     device: str = "cpu"              # where parts that train run: "cuda" or "cpu"
     timeout_s: float | None = None   # --timeout: replaces the checks' own wall-clock limits
     cache_dir: Path | None = None    # reference runs; None: a temporary folder
+    language: str | None = None      # --lang: every submission's; None: its notebook's own

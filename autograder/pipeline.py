@@ -34,7 +34,7 @@ from .grading import (
     how_graded,
     load_assignment_source,
     prepare_assignment,
-    read_answers,
+    read_submission,
 )
 from .intake.notebook import SourceNotebook
 from .intake.submissions import Submission, collect
@@ -66,6 +66,7 @@ class Options:
     progress: Callable[[int, int, SubmissionResult], None] | None = None
     device: str | None = None           # "cuda" or "cpu"; None: cnncourse's default_device
     parts: tuple[str, ...] | None = None  # grade only these (--parts); None: every part
+    language: str | None = None         # --lang: every submission's; None: each notebook's
 
 
 def _sweep_stale_temp() -> None:
@@ -147,10 +148,10 @@ def _triage(subs: list[Submission], source: SourceNotebook, assignment: Assignme
             log.info("reusing the earlier result of %s (unchanged)", sub.origin)
             finished[i] = previous
             continue
-        answers = read_answers(sub, names)
+        answers, lang = read_submission(sub, names, options.language)
         if isinstance(answers, str):
             finished[i] = SubmissionResult(sub.student_id, (), max_total, answers, sub.origin,
-                                           fp, key=sub.key, left_out=left_out)
+                                           fp, key=sub.key, left_out=left_out, language=lang)
             continue
         pending.append(i)
     return finished, pending
@@ -166,7 +167,7 @@ def _chosen(assignment: Assignment, source: SourceNotebook,
     if unknown or not names:
         raise UsageError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; "
                          f"{assignment.id} has: {', '.join(known)}")
-    return tuple(LeftOut(p.name, source.points[p.grade_id], CHOSEN_OUT)
+    return tuple(LeftOut(p.name, source.points[p.grade_id], CHOSEN_OUT, "chosen")
                  for p in assignment.parts if p.name not in names)
 
 
@@ -263,10 +264,11 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     source = load_assignment_source(assignment, options.course_root)
     points = {p.name: source.points[p.grade_id] for p in assignment.parts}
     settings = RunSettings(options.profile, _device(options), options.timeout_s,
-                           Path(out_dir) / ".reference")
+                           Path(out_dir) / ".reference", options.language)
     chosen_out = _chosen(assignment, source, options.parts)
     how = how_graded([p for p in assignment.parts
-                      if all(p.name != q.name for q in chosen_out)], options.profile)
+                      if all(p.name != q.name for q in chosen_out)], options.profile,
+                     options.language)
     out = OutputDir(Path(out_dir), assignment.id)
     run = _new_run(assignment, tuple(points), options, settings)
     _sweep_stale_temp()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..i18n import _
 from .report import Value
 
 __all__ = ["Verdict", "judge", "close", "fmt_shape", "fmt_array", "fmt_difference"]
@@ -36,7 +37,7 @@ def fmt_shape(shape) -> str:
 def fmt_array(a: np.ndarray, limit: int = 36) -> str:
     """A small array as nested lists with short numbers; larger ones summarised."""
     if a.size > limit:
-        return f"an array of shape {fmt_shape(a.shape)}"
+        return _("an array of shape {shape}").format(shape=fmt_shape(a.shape))
     return np.array2string(np.asarray(a, dtype=np.float64), precision=4, suppress_small=True,
                            separator=", ", max_line_width=1000).replace("\n", "")
 
@@ -45,13 +46,18 @@ def fmt_difference(expected: np.ndarray, got: np.ndarray, limit: int = 36) -> st
     """What differs between two arrays of the same shape: both in full when small, else
     how many entries differ and the first of them."""
     if expected.size <= limit:
-        return f"expected {fmt_array(expected)}, got {fmt_array(got)}"
+        return _("expected {expected}, got {got}").format(expected=fmt_array(expected),
+                                                          got=fmt_array(got))
     e, g = expected.astype(np.float64), got.astype(np.float64)
     wrong = ~(np.isfinite(g) & (np.abs(g - e) <= _tolerance(str(got.dtype)) * (1 + np.abs(e))))
     where = tuple(int(i) for i in np.argwhere(wrong)[0]) if wrong.any() else ()
-    first = (f"; the first is at {list(where)}: expected {e[where]:.4g}, got {g[where]:.4g}"
-             if where else "")
-    return f"{int(wrong.sum())} of {expected.size} entries differ{first}"
+    if not where:
+        return _("{wrong} of {size} entries differ").format(wrong=int(wrong.sum()),
+                                                            size=expected.size)
+    return _("{wrong} of {size} entries differ; the first is at {index}: expected "
+             "{expected}, got {got}").format(wrong=int(wrong.sum()), size=expected.size,
+                                             index=list(where), expected=f"{e[where]:.4g}",
+                                             got=f"{g[where]:.4g}")
 
 
 def _tolerance(*dtypes: str) -> float:
@@ -76,18 +82,23 @@ def judge(value: Value, expected: np.ndarray, input_dtype: str) -> Verdict:
     if value.problem:
         return Verdict("unreadable", value.problem)
     if value.kind != "tensor":
-        what = "a subclass of torch.Tensor" if value.tensor_subclass else value.type_name
-        return Verdict("type", f"returned {what}; expected a plain torch.Tensor")
+        text = (_("returned a subclass of torch.Tensor; expected a plain torch.Tensor")
+                if value.tensor_subclass else
+                _("returned {type}; expected a plain torch.Tensor").format(type=value.type_name))
+        return Verdict("type", text)
     if value.dtype not in FLOAT_DTYPES:
-        article = "an" if value.dtype[:1] in "aeiou" else "a"
-        return Verdict("dtype", f"returned {article} {value.dtype} tensor; expected floating "
-                                "point (float32 or float64, like the input)")
+        text = (_("returned an {dtype} tensor; expected floating point (float32 or float64, "
+                  "like the input)") if value.dtype[:1] in "aeiou" else
+                _("returned a {dtype} tensor; expected floating point (float32 or float64, "
+                  "like the input)"))
+        return Verdict("dtype", text.format(dtype=value.dtype))
     if tuple(value.shape) != tuple(expected.shape):
-        return Verdict("shape", f"returned shape {fmt_shape(value.shape)}; expected "
-                                f"{fmt_shape(expected.shape)}")
+        return Verdict("shape", _("returned shape {got}; expected {expected}").format(
+            got=fmt_shape(value.shape), expected=fmt_shape(expected.shape)))
     if value.array is None:
-        return Verdict("unreadable", "the result's numbers did not come back")
+        return Verdict("unreadable", _("the result's numbers did not come back"))
     ok, err = close(value.array, expected, value.dtype, input_dtype)
     if ok:
         return Verdict("")
-    return Verdict("values", f"values differ from the expected ones by up to {err:.3g}", err)
+    return Verdict("values", _("values differ from the expected ones by up to {error}").format(
+        error=f"{err:.3g}"), err)

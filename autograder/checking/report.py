@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import N_, _, translate
 from ..sandbox.inside import wire
 from ..sandbox.pool import JobOutcome
 
@@ -16,10 +17,14 @@ __all__ = ["Report", "ErrorInfo", "Value", "parse_report", "error_info", "value_
 
 _MAX_OP = 40  # characters of a frame's op name
 
-_SIGNALS = {6: "aborted (signal 6)", 9: "was killed (signal 9), usually for using more memory "
-            "than the limit allows", 11: "crashed with a segmentation fault (signal 11)",
-            24: "used up its CPU-time limit (signal 24)", 25: "wrote a file larger than the "
-            "limit (signal 25)"}
+_SIGNALS = {6: N_("the process running your code aborted (signal 6)"),
+            9: N_("the process running your code was killed (signal 9), usually for using "
+                  "more memory than the limit allows"),
+            11: N_("the process running your code crashed with a segmentation fault "
+                   "(signal 11)"),
+            24: N_("the process running your code used up its CPU-time limit (signal 24)"),
+            25: N_("the process running your code wrote a file larger than the limit "
+                   "(signal 25)")}
 
 
 def _text(value: Any, limit: int = wire.MAX_TEXT) -> str:
@@ -41,20 +46,24 @@ class ErrorInfo:
         """"raised T: message (line N in f)"; a hidden case passes a small ``message_limit``
         so that a message built from the inputs cannot carry them out."""
         where = ""
-        if self.line is not None:
-            where = f" (line {self.line}" + (f" in {self.function}" if self.function
-                                              and self.function != "<module>" else "") + ")"
+        if self.line is not None and self.function and self.function != "<module>":
+            where = " " + _("(line {line} in {function})").format(line=self.line,
+                                                                  function=self.function)
+        elif self.line is not None:
+            where = " " + _("(line {line})").format(line=self.line)
         text = wire.cap_text(self.message, message_limit)
-        message = f": {text}" if text else ""
-        return f"raised {self.type}{message}{where}"
+        if text:
+            return _("raised {type}: {message}{where}").format(type=self.type, message=text,
+                                                               where=where)
+        return _("raised {type}{where}").format(type=self.type, where=where)
 
 
 def error_info(raw: Any) -> ErrorInfo:
     if not isinstance(raw, dict):
-        return ErrorInfo("an unreadable error", "")
+        return ErrorInfo(_("an unreadable error"), "")
     where = raw.get("where") if isinstance(raw.get("where"), dict) else {}
     line = where.get("line")
-    return ErrorInfo(_text(raw.get("type"), 80) or "an error", _text(raw.get("message")),
+    return ErrorInfo(_text(raw.get("type"), 80) or _("an error"), _text(raw.get("message")),
                      _text(where.get("cell"), 80) or None,
                      line if type(line) is int else None,
                      _text(where.get("function"), 80) or None)
@@ -75,22 +84,23 @@ class Value:
 
 def value_info(raw: Any, blobs: list[bytes]) -> Value:
     if not isinstance(raw, dict) or raw.get("kind") not in ("tensor", "other"):
-        return Value("other", problem="the worker's description of the result was unreadable")
+        return Value("other",
+                     problem=_("the worker's description of the result was unreadable"))
     if raw["kind"] == "other":
-        return Value("other", type_name=_text(raw.get("type"), 120) or "an unknown type",
+        return Value("other", type_name=_text(raw.get("type"), 120) or _("an unknown type"),
                      tensor_subclass=raw.get("tensor_subclass") is True)
     shape = raw.get("shape")
     if type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
-        return Value("other", problem="the result's shape was unreadable")
+        return Value("other", problem=_("the result's shape was unreadable"))
     dtype = _text(raw.get("dtype"), 40)
     array, problem = None, ""
     if raw.get("array") is not None:
         try:
             array = wire.decode_array(raw["array"], blobs)
             if tuple(array.shape) != tuple(shape):
-                array, problem = None, "the result's data did not match its shape"
+                array, problem = None, _("the result's data did not match its shape")
         except wire.WireError as exc:
-            problem = f"the result's data was unreadable ({exc})"
+            problem = _("the result's data was unreadable ({error})").format(error=exc)
     return Value("tensor", "torch.Tensor", dtype, tuple(shape), array, problem=problem)
 
 
@@ -113,18 +123,21 @@ class Report:
         """Why the job stopped before reporting everything, in words, or None."""
         o = self.outcome
         if o.worker_failure:
-            return "the grading worker failed while running your code"
+            return _("the grading worker failed while running your code")
         if o.timed_out:
-            return (f"your code did not finish within the {self.limit_s:g} s limit for this part "
-                    "(an endless loop, or a very slow one?)")
+            return _("your code did not finish within the {limit} s limit for this part (an "
+                     "endless loop, or a very slow one?)").format(limit=f"{self.limit_s:g}")
         if o.protocol_error:
-            return f"your code's results were cut short: {o.protocol_error}"
+            return _("your code's results were cut short: {problem}").format(
+                problem=o.protocol_error)
         if not self.ended:
             if o.exit_code is not None and o.exit_code < 0:
-                why = _SIGNALS.get(-o.exit_code, f"was stopped by signal {-o.exit_code}")
-                return f"the process running your code {why}"
-            return (f"the process running your code stopped early (exit code {o.exit_code}); "
-                    "does it call exit() or os._exit()?")
+                if -o.exit_code in _SIGNALS:
+                    return translate(_SIGNALS[-o.exit_code])
+                return _("the process running your code was stopped by signal "
+                         "{signal}").format(signal=-o.exit_code)
+            return _("the process running your code stopped early (exit code {code}); does "
+                     "it call exit() or os._exit()?").format(code=o.exit_code)
         return None
 
 

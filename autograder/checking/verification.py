@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..i18n import _
+
 __all__ = ["Verification", "verify_weights", "TOLERANCE"]
 
 TOLERANCE = 0.03  # |reported - measured| allowed: float16 weights, kernel order, bf16 on GPU
@@ -64,21 +66,22 @@ def _state(model, arrays: dict[str, np.ndarray]) -> tuple[dict | None, str]:
             continue
         a = arrays[name]
         if tuple(a.shape) != tuple(ref.shape):
-            return None, (f"{name} has shape {tuple(a.shape)}; the reference block's is "
-                          f"{tuple(ref.shape)}")
+            return None, _("{name} has shape {shape}; the reference block's is "
+                           "{expected}").format(name=name, shape=tuple(a.shape),
+                                                expected=tuple(ref.shape))
         if not np.isfinite(a).all():
-            return None, f"{name} holds NaN or infinite values"
+            return None, _("{name} holds NaN or infinite values").format(name=name)
         state[name] = torch.from_numpy(np.array(a, dtype=np.float32))  # a writable copy
     unexpected = sorted(set(arrays) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing {', '.join(missing[:3])}")
+            parts.append(_("missing {names}").format(names=", ".join(missing[:3])))
         if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}")
-        return None, ("the trained network's parameters are not the reference block's ("
-                      + "; ".join(parts) + "): the block must hold exactly conv1, conv2, "
-                      "conv3 (or None), bn1 and bn2")
+            parts.append(_("unexpected {names}").format(names=", ".join(unexpected[:3])))
+        return None, _("the trained network's parameters are not the reference block's "
+                       "({problems}): the block must hold exactly conv1, conv2, conv3 (or "
+                       "None), bn1 and bn2").format(problems="; ".join(parts))
     return state, ""
 
 
@@ -90,7 +93,7 @@ def verify_weights(arrays: dict[str, np.ndarray], profile) -> Verification:
     from cnncourse.trainer import Trainer
 
     if not arrays:
-        return Verification(None, "no trained weights came back with the training run")
+        return Verification(None, _("no trained weights came back with the training run"))
     device = profile.device  # the run's device, chosen once (cnncourse.config.default_device)
     torch.manual_seed(0)
     model = ResNet18()
@@ -102,5 +105,5 @@ def verify_weights(arrays: dict[str, np.ndarray], profile) -> Verification:
     trainer = Trainer(device=device, plot=False, progress=False)  # as the worker evaluates
     model.to(device, memory_format=torch.channels_last)  # as the trainer holds it
     X, y = _validation(profile, device)
-    _, accuracy = trainer.evaluate(model, X, y, profile.batch_size)
+    _loss, accuracy = trainer.evaluate(model, X, y, profile.batch_size)
     return Verification(accuracy)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NotebookError
+from ..i18n import DEFAULT, _, notebook_language
 
 __all__ = ["NotebookError", "SourceNotebook", "Answers", "load_source", "parse_notebook",
            "extract_answers", "MAX_NOTEBOOK_BYTES"]
@@ -27,28 +28,32 @@ MAX_ANSWER_BYTES = 256 << 10
 def parse_notebook(data: bytes) -> dict:
     """A submission's bytes as a notebook dict (nbformat 4), or a NotebookError."""
     if len(data) > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(f"the file is {len(data) / 2**20:.0f} MiB, over the "
-                            f"{MAX_NOTEBOOK_BYTES >> 20} MiB limit for a notebook; clear "
-                            "large outputs (Edit > Clear all outputs) and submit again")
+        raise NotebookError(_("the file is {size} MiB, over the {limit} MiB limit for a "
+                              "notebook; clear large outputs (Edit > Clear all outputs) and "
+                              "submit again").format(size=f"{len(data) / 2**20:.0f}",
+                                                     limit=MAX_NOTEBOOK_BYTES >> 20))
     if not data.strip():
-        raise NotebookError("the file is empty")
+        raise NotebookError(_("the file is empty"))
     try:
         nb = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise NotebookError("the file is not text (binary data named .ipynb?)") from None
+        raise NotebookError(_("the file is not text (binary data named .ipynb?)")) from None
     except ValueError as exc:
-        raise NotebookError(f"the file is not valid notebook JSON ({exc})") from None
+        raise NotebookError(_("the file is not valid notebook JSON ({error})").format(
+            error=exc)) from None
     except RecursionError:
-        raise NotebookError("the file's JSON is nested too deeply to be a notebook") from None
+        raise NotebookError(_("the file's JSON is nested too deeply to be a "
+                              "notebook")) from None
     if not isinstance(nb, dict):
-        raise NotebookError("the file is JSON but not a notebook (no top-level object)")
+        raise NotebookError(_("the file is JSON but not a notebook (no top-level object)"))
     if nb.get("nbformat") != 4:
         if "worksheets" in nb or nb.get("nbformat") == 3:
-            raise NotebookError("this is an nbformat 3 notebook; open it in Jupyter and save "
-                                "it again to convert it to nbformat 4")
-        raise NotebookError(f"unsupported nbformat {nb.get('nbformat')!r}; expected 4")
+            raise NotebookError(_("this is an nbformat 3 notebook; open it in Jupyter and "
+                                  "save it again to convert it to nbformat 4"))
+        raise NotebookError(_("unsupported nbformat {version}; expected 4").format(
+            version=repr(nb.get("nbformat"))))
     if not isinstance(nb.get("cells"), list):
-        raise NotebookError("the notebook has no list of cells")
+        raise NotebookError(_("the notebook has no list of cells"))
     return nb
 
 
@@ -142,13 +147,13 @@ def clean_source(source: str) -> tuple[str, list[str]]:
     """Code with IPython escapes (``!cmd``, ``%magic``) removed, and notes saying so."""
     verdict = _compiles(source)
     if verdict is None:
-        return _refusal("this answer cell cannot be compiled: it is nested too deeply or "
-                        "holds a null byte; rewrite it as ordinary Python"), \
-            ["the answer cell could not be compiled, so it was not run"]
+        return _refusal(_("this answer cell cannot be compiled: it is nested too deeply or "
+                          "holds a null byte; rewrite it as ordinary Python")), \
+            [_("the answer cell could not be compiled, so it was not run")]
     if verdict:
         return source, []
     if source.lstrip().startswith("%%"):
-        return "", ["a cell magic (%%) was not run: the grader runs plain Python only"]
+        return "", [_("a cell magic (%%) was not run: the grader runs plain Python only")]
     lines, removed = [], 0
     for line in source.splitlines():
         m = _ESCAPE.match(line)
@@ -157,8 +162,9 @@ def clean_source(source: str) -> tuple[str, list[str]]:
             removed += 1
         else:
             lines.append(line)
-    notes = [f"{removed} shell command or magic line(s) (starting with ! or %) were not run: "
-             "the grader runs plain Python only"] if removed else []
+    notes = [_("{count} shell command or magic line(s) (starting with ! or %) were not "
+               "run: the grader runs plain Python only").format(count=removed)] \
+        if removed else []
     cleaned = "\n".join(lines) + "\n"
     if _compiles(cleaned) is None:
         return clean_source(cleaned)
@@ -167,10 +173,12 @@ def clean_source(source: str) -> tuple[str, list[str]]:
 
 @dataclass(frozen=True)
 class Answers:
-    """The submission's answer code per answer id, and notes about how it was found."""
+    """The submission's answer code per answer id, notes about how it was found, and the
+    language its metadata asks for (``i18n.notebook_language``)."""
 
     sources: dict[str, tuple[str, ...]]
     notes: dict[str, tuple[str, ...]]
+    language: str = DEFAULT
 
 
 def _defines(source: str, name: str) -> bool:
@@ -194,39 +202,42 @@ def extract_answers(nb: dict, answer_ids: dict[str, str]) -> Answers:
         gid = _grade_id(cell)
         if gid in found:
             if cell.get("cell_type") != "code":
-                notes[gid].append(f"the answer cell was a {cell.get('cell_type')!r} cell; it "
-                                  "was run as code")
+                notes[gid].append(_("the answer cell was a {kind} cell; it was run as "
+                                    "code").format(kind=repr(cell.get("cell_type"))))
             found[gid].append(_source(cell))
     for aid, name in answer_ids.items():
         if len(found[aid]) > 1:
-            notes[aid].append(f"{len(found[aid])} cells carry the answer id {aid!r} (a copied "
-                              "cell?); they were run in order, so the last definition counts")
+            notes[aid].append(_("{count} cells carry the answer id {id} (a copied cell?); "
+                                "they were run in order, so the last definition "
+                                "counts").format(count=len(found[aid]), id=repr(aid)))
         if not found[aid]:
             # Some editors drop cell metadata: fall back to the last cell defining the name.
             defining = [_source(c) for c in nb["cells"] if isinstance(c, dict)
                         and c.get("cell_type") == "code" and _defines(_source(c), name)]
             if defining:
                 found[aid] = defining[-1:]
-                notes[aid].append(f"the answer cell {aid!r} was not found by its id; the "
-                                  f"last cell defining {name} was graded instead")
+                notes[aid].append(_("the answer cell {id} was not found by its id; the "
+                                    "last cell defining {name} was graded "
+                                    "instead").format(id=repr(aid), name=name))
     if answer_ids and not any(found.values()):
-        raise NotebookError(
-            f"none of the answer cells ({', '.join(answer_ids)}) is in this notebook, and no "
-            f"cell defines {', '.join(sorted(set(answer_ids.values())))}: was the wrong "
-            "notebook handed in?")
+        raise NotebookError(_(
+            "none of the answer cells ({cells}) is in this notebook, and no cell defines "
+            "{names}: was the wrong notebook handed in?").format(
+                cells=", ".join(answer_ids), names=", ".join(sorted(set(answer_ids.values())))))
     sources = {}
     for aid, srcs in found.items():
         size = len(json.dumps(srcs))
         if size > MAX_ANSWER_BYTES:
-            srcs = [_refusal(f"the answer cell {aid} holds {size >> 10} KiB of code, over "
-                             f"the grader's {MAX_ANSWER_BYTES >> 10} KiB limit: keep only "
-                             "your solution in it")]
-            notes[aid].append(f"the answer was over {MAX_ANSWER_BYTES >> 10} KiB and was "
-                              "not run")
+            srcs = [_refusal(_("the answer cell {id} holds {size} KiB of code, over the "
+                               "grader's {limit} KiB limit: keep only your solution in "
+                               "it").format(id=aid, size=size >> 10,
+                                            limit=MAX_ANSWER_BYTES >> 10))]
+            notes[aid].append(_("the answer was over {limit} KiB and was not run").format(
+                limit=MAX_ANSWER_BYTES >> 10))
         cleaned = []
         for src in srcs:
             code, extra = clean_source(src)
             cleaned.append(code)
             notes[aid].extend(extra)
         sources[aid] = tuple(cleaned)
-    return Answers(sources, {k: tuple(v) for k, v in notes.items()})
+    return Answers(sources, {k: tuple(v) for k, v in notes.items()}, notebook_language(nb))

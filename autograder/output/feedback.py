@@ -10,7 +10,8 @@ import base64
 import re
 from html import escape
 
-from .results import PartResult, SubmissionResult
+from ..i18n import DEFAULT, _, current, language
+from .results import LeftOut, PartResult, SubmissionResult
 
 __all__ = ["render"]
 
@@ -41,16 +42,17 @@ def _anchor(name: str) -> str:
 
 def _part(part: PartResult) -> str:
     out = [f'<section aria-labelledby="{_anchor(part.name)}">',
-           f'<h2 id="{_anchor(part.name)}">{escape(part.name)}: {_fmt(part.score)} out of '
-           f'{_fmt(part.max_score)}</h2>', f"<p>{escape(part.feedback)}</p>"]
+           f'<h2 id="{_anchor(part.name)}">' + escape(_("{part}: {score} out of {max}").format(
+               part=part.name, score=_fmt(part.score), max=_fmt(part.max_score))) + "</h2>",
+           f"<p>{escape(part.feedback)}</p>"]
     if part.notes:
-        out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{escape(n)}</li>" for n in part.notes)
-                   + "</ul>")
+        out.append(f"<h3>{_('Notes')}</h3><ul>"
+                   + "".join(f"<li>{escape(n)}</li>" for n in part.notes) + "</ul>")
     if part.checks:
-        out.append("<h3>Checks</h3><ul>")
+        out.append(f"<h3>{_('Checks')}</h3><ul>")
         for c in part.checks:
-            cls, status = ("pass", "Passed") if c.passed else ("fail", "Failed")
-            kind = " (hidden cases)" if c.hidden else " (worked example)"
+            cls, status = ("pass", _("Passed")) if c.passed else ("fail", _("Failed"))
+            kind = " " + (_("(hidden cases)") if c.hidden else _("(worked example)"))
             detail = "" if c.passed else f": {escape(c.message)}"
             out.append(f'<li class="{cls}"><span class="status">{status}</span> '
                        f"<strong>{escape(c.name)}</strong>{kind}{detail}</li>")
@@ -61,49 +63,78 @@ def _part(part: PartResult) -> str:
                    f"<figcaption>{escape(fig.alt)}</figcaption></figure>")
     if part.output:
         shown = part.output[:_OUTPUT_SHOWN]
-        more = (f"\n... ({len(part.output) - _OUTPUT_SHOWN} more characters not shown)"
-                if len(part.output) > _OUTPUT_SHOWN else "")
-        out.append("<h3>What your answer cell printed</h3>"
+        more = ("\n... " + _("({count} more characters not shown)").format(
+            count=len(part.output) - _OUTPUT_SHOWN) if len(part.output) > _OUTPUT_SHOWN else "")
+        out.append(f"<h3>{_('What your answer cell printed')}</h3>"
                    f"<pre>{escape(shown + more)}</pre>")
     out.append("</section>")
     return "\n".join(out)
+
+
+def _reason(part: LeftOut) -> str:
+    """Why a part was not graded, as HTML, in the page's language."""
+    if part.kind == "chosen":
+        return escape(_("left out with --parts"))
+    if part.kind == "rests_on" and part.rests_on:
+        return escape(_("it rests on {parts}, which was not graded").format(
+            parts=", ".join(part.rests_on)))
+    if current() == DEFAULT:
+        return escape(part.reason)
+    return (escape(_("the grading machine could not run this part (not a problem with your "
+                     "code); your instructor has the details:")) +
+            f" <code>{escape(part.reason)}</code>")
 
 
 def _left_out(result: SubmissionResult) -> list[str]:
     """A note on the parts this run did not grade, and the assignment's full total."""
     if not result.left_out:
         return []
-    items = "".join(f"<li><strong>{escape(p.name)}</strong> ({_fmt(p.max_score)} points): "
-                    f"{escape(p.reason)}</li>" for p in result.left_out)
-    return [f"<p>The total covers the parts graded in this run. Not graded:</p><ul>{items}"
-            f"</ul><p>The assignment's full total is {_fmt(result.full_total)} points.</p>"]
+    items = "".join("<li>" + _("{part} ({points} points): {reason}").format(
+        part=f"<strong>{escape(p.name)}</strong>", points=_fmt(p.max_score),
+        reason=_reason(p)) + "</li>" for p in result.left_out)
+    return [f"<p>{escape(_('The total covers the parts graded in this run. Not graded:'))}"
+            f"</p><ul>{items}</ul><p>"
+            + escape(_("The assignment's full total is {total} points.").format(
+                total=_fmt(result.full_total))) + "</p>"]
 
 
 def render(result: SubmissionResult, assignment: str) -> str:
-    """The feedback page for one submission."""
-    who, what = escape(result.student_id), escape(assignment)
-    body = [f"<h1>Feedback on {what} for {who}</h1>"]
+    """The feedback page for one submission, in its language (``result.language``)."""
+    with language(result.language) as lang:
+        return _render(result, assignment, lang)
+
+
+def _render(result: SubmissionResult, assignment: str, lang: str) -> str:
+    body = ["<h1>" + escape(_("Feedback on {assignment} for {student}").format(
+        assignment=assignment, student=result.student_id)) + "</h1>"]
     if result.error:
-        body.append('<div class="error" role="alert"><h2>This submission could not be '
-                    f"graded</h2><p>{escape(result.error)}</p><p>Fix the problem and submit "
-                    "again, or ask your instructor.</p></div>")
+        body.append(f'<div class="error" role="alert"><h2>'
+                    f"{escape(_('This submission could not be graded'))}</h2>"
+                    f"<p>{escape(result.error)}</p><p>"
+                    f"{escape(_('Fix the problem and submit again, or ask your instructor.'))}"
+                    "</p></div>")
     else:
-        body.append(f"<p><strong>Total: {_fmt(result.total)} out of "
-                    f"{_fmt(result.max_total)}</strong></p>")
+        body.append("<p><strong>" + escape(_("Total: {score} out of {max}").format(
+            score=_fmt(result.total), max=_fmt(result.max_total))) + "</strong></p>")
         body.extend(_left_out(result))
         rows = "".join(f'<tr><th scope="row"><a href="#{_anchor(p.name)}">{escape(p.name)}'
                        f"</a></th><td>{_fmt(p.score)}</td><td>{_fmt(p.max_score)}</td></tr>"
                        for p in result.parts)
-        rows += "".join(f'<tr><th scope="row">{escape(p.name)}</th><td>not graded</td>'
+        rows += "".join(f'<tr><th scope="row">{escape(p.name)}</th>'
+                        f"<td>{escape(_('not graded'))}</td>"
                         f"<td>{_fmt(p.max_score)}</td></tr>" for p in result.left_out)
-        body.append('<table><caption>Scores by part</caption><thead><tr><th scope="col">'
-                    'Part</th><th scope="col">Score</th><th scope="col">Out of</th></tr>'
+        body.append(f"<table><caption>{escape(_('Scores by part'))}</caption><thead><tr>"
+                    f'<th scope="col">{escape(_("Part"))}</th><th scope="col">'
+                    f'{escape(_("Score"))}</th><th scope="col">{escape(_("Out of"))}</th></tr>'
                     f"</thead><tbody>{rows}</tbody></table>")
         body.extend(_part(p) for p in result.parts)
-        body.append("<p>Hidden cases use inputs you have not seen; their messages describe "
-                    "sizes and errors but never the inputs. Output printed while the checks "
-                    "called your code is not shown.</p>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        body.append("<p>" + escape(_(
+            "Hidden cases use inputs you have not seen; their messages describe sizes and "
+            "errors but never the inputs. Output printed while the checks called your code "
+            "is not shown.")) + "</p>")
+    title = escape(_("{assignment} feedback: {student}").format(assignment=assignment,
+                                                                student=result.student_id))
+    return (f"<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{what} feedback: {who}</title>\n<style>{_CSS}</style>\n</head>\n"
+            f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n"
             "<body>\n<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n")

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import DEFAULT, _, ngettext
+
 __all__ = ["Figure", "CheckResult", "PartResult", "LeftOut", "SubmissionResult", "GradingRun"]
 
 
@@ -69,9 +71,11 @@ class PartResult:
         score = round(max_score * won / total, 4) if total else 0.0
         if not summary:
             failed = [c for c in checks if not c.passed]
-            summary = (f"All {len(checks)} checks passed." if not failed else
-                       f"{len(checks) - len(failed)} of {len(checks)} checks passed. First "
-                       f"problem ({failed[0].name}): {failed[0].message}")
+            summary = (ngettext("All {n} check passed.", "All {n} checks passed.",
+                                len(checks)).format(n=len(checks)) if not failed else
+                       _("{passed} of {n} checks passed. First problem ({check}): "
+                         "{message}").format(passed=len(checks) - len(failed), n=len(checks),
+                                             check=failed[0].name, message=failed[0].message))
         return cls(name, score, max_score, summary, tuple(checks), **extra)
 
     @classmethod
@@ -92,18 +96,25 @@ class PartResult:
 
 @dataclass(frozen=True)
 class LeftOut:
-    """A part of the assignment this run did not grade, its points, and why."""
+    """A part of the assignment this run did not grade, its points, and why: ``reason`` in
+    English for the instructor; ``kind`` ("setup": it cannot run here, "chosen": --parts
+    left it out, "rests_on": it rests on the parts in ``rests_on``) lets the feedback page
+    say it in the student's language."""
 
     name: str
     max_score: float
     reason: str
+    kind: str = "setup"
+    rests_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "max_score": self.max_score, "reason": self.reason}
+        return {"name": self.name, "max_score": self.max_score, "reason": self.reason,
+                "kind": self.kind, "rests_on": list(self.rests_on)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LeftOut":
-        return cls(d["name"], d["max_score"], d["reason"])
+        return cls(d["name"], d["max_score"], d["reason"], d.get("kind", "setup"),
+                   tuple(d.get("rests_on", ())))
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,8 @@ class SubmissionResult:
 
     key: str = ""                  # where it is filed in results.json (see Submission.key)
     left_out: tuple[LeftOut, ...] = ()   # parts not graded: max_total leaves them out
+    language: str = DEFAULT        # the language of its messages and feedback page
+    graded_by: str | None = None   # the Dask worker that graded it; None: this machine
 
     @property
     def full_total(self) -> float:
@@ -139,7 +152,8 @@ class SubmissionResult:
                 "parts": [p.to_dict() for p in self.parts], "error": self.error,
                 "source": self.source, "fingerprint": self.fingerprint,
                 "seconds": self.seconds, "key": self.key, "full_total": self.full_total,
-                "not_graded": [p.to_dict() for p in self.left_out]}
+                "not_graded": [p.to_dict() for p in self.left_out],
+                "language": self.language, "graded_by": self.graded_by}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
@@ -147,7 +161,8 @@ class SubmissionResult:
                    d["max_total"], d.get("error"), d.get("source", ""),
                    d.get("fingerprint", ""), d.get("seconds", 0.0),
                    d.get("key") or d["student_id"],
-                   tuple(LeftOut.from_dict(p) for p in d.get("not_graded", ())))
+                   tuple(LeftOut.from_dict(p) for p in d.get("not_graded", ())),
+                   d.get("language", DEFAULT), d.get("graded_by"))
 
 
 @dataclass(frozen=True)

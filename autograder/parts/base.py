@@ -21,12 +21,14 @@ import numpy as np
 
 from ..checking.compare import Verdict, fmt_difference, judge
 from ..checking.report import Report, Value, error_info, value_info
+from ..i18n import _, translate
 from ..jobs import DEFAULT_LIMITS, Cell, Job, Limits, RunSettings
 from ..output.results import CheckResult, PartResult
 from ..sandbox.inside import wire
 from ..sandbox.inside.provenance import REFUSED
 
-__all__ = ["Part", "Prepared", "FunctionPart", "Probe", "CheckSpec", "shape_label"]
+__all__ = ["Part", "Prepared", "FunctionPart", "Probe", "CheckSpec", "shape_label",
+           "passed_message", "not_implemented_message"]
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,8 @@ class Part:
     limits: Limits = DEFAULT_LIMITS
     forbidden_names: tuple[str, ...] = ()   # library calls that cost the part its points
     forbidden_ops: tuple[str, ...] = ()     # the same, as torch function name fragments
-    library_words: str = ""                 # e.g. "PyTorch's convolution"
-    library_advice: str = ""
+    library_words: str = ""                 # e.g. N_("PyTorch's convolution")
+    library_advice: str = ""                # marked with N_(), translated when used
     # Modules holding reference answers: an answer that imports one earns nothing. With
     # ``strict_imports`` every import of them in the job fails; a part whose own worker code
     # imports them (training) refuses only the imports student code asks for.
@@ -84,7 +86,7 @@ class Part:
     # Checks of other parts this part's points rest on: ((part name, (check names...)), ...).
     # When one of them fails, ``gate`` sets this part's score to zero, with the reason.
     requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    requires_why: str = ""
+    requires_why: str = ""                  # marked with N_(), translated when used
 
     # --- one run ----------------------------------------------------------------------
     def fetch(self) -> None:
@@ -115,50 +117,58 @@ class Part:
         if not self.requires or result.score == 0:
             return result
         failed = []
-        for part, names in self.requires:
+        for part, names in self.requires:  # check names are shown (and kept) translated
             passed = {c.name for c in others[part].checks if c.passed}
-            failed += [f"{part}: {n}" for n in names if n not in passed]
+            failed += [f"{part}: {translate(n)}" for n in names if translate(n) not in passed]
         if not failed:
             return result
-        why = (f"Not counted, because a check this part rests on failed ({'; '.join(failed)}). "
-               f"{self.requires_why} Fix those checks first; without them this part would "
-               f"have scored {result.score:g} of {result.max_score:g}.")
+        why = _("Not counted, because a check this part rests on failed ({failed}). {why} "
+                "Fix those checks first; without them this part would have scored {score} "
+                "of {max}.").format(failed="; ".join(failed), why=translate(self.requires_why),
+                                    score=f"{result.score:g}", max=f"{result.max_score:g}")
         # The gate carries all the weight, so score = max x passed weight / all weight holds;
         # the part's own checks stay on the page for what they say.
         weight = sum(c.weight for c in result.checks) or 1.0
-        checks = (CheckResult("the checks this part rests on pass", False, weight, why),
+        checks = (CheckResult(_("the checks this part rests on pass"), False, weight, why),
                   *(replace(c, weight=0.0) for c in result.checks))
         return PartResult(result.name, 0.0, result.max_score,
-                          f"{why} What this part found on its own: {result.feedback}", checks,
+                          _("{why} What this part found on its own: {feedback}").format(
+                              why=why, feedback=result.feedback), checks,
                           result.output, result.seconds, result.figures, result.notes)
 
     # --- shared wording ---------------------------------------------------------------
     def library_message(self, uses: list[str]) -> str:
         """Why calling the library op costs the part: ``uses`` says where it was seen."""
-        return (f"{self.object_name} calls {self.library_words} ({', '.join(uses)}), which "
-                f"this exercise asks you to write yourself, so this part earns no points. "
-                f"{self.library_advice}")
+        return _("{name} calls {library} ({uses}), which this exercise asks you to write "
+                 "yourself, so this part earns no points. {advice}").format(
+            name=self.object_name, library=translate(self.library_words), uses=", ".join(uses),
+            advice=translate(self.library_advice))
 
     def preamble(self, report: Report) -> str | None:
         """A reason that overrides every check (an import of a reference, an object not
         written in the answer cell, an object missing), or None."""
         imported = _first_text(report, "refused_import", "module")
         if imported:
-            return (f"Your answer imports {imported}, which holds the course's reference "
-                    f"answers, so this part earns no points. Write {self.object_name} "
-                    "yourself in its answer cell, as in the chapter: it needs only torch.")
+            return _("Your answer imports {module}, which holds the course's reference "
+                     "answers, so this part earns no points. Write {name} yourself in its "
+                     "answer cell, as in the chapter: it needs only torch.").format(
+                module=imported, name=self.object_name)
         origin = _first_text(report, "origin", "from")
         if origin:
-            return (f"{self.object_name} is not written in your answer cell: it comes from "
-                    f"{origin}, so this part earns no points. Define it there yourself with "
-                    f"`def` or `class`, as in the chapter; a copy, alias or subclass of "
-                    "another implementation does not count.")
+            return _("{name} is not written in your answer cell: it comes from {origin}, so "
+                     "this part earns no points. Define it there yourself with `def` or "
+                     "`class`, as in the chapter; a copy, alias or subclass of another "
+                     "implementation does not count.").format(name=self.object_name,
+                                                              origin=origin)
         if report.missing:
             errors = report.cell_errors()
-            why = (f" Your answer cell {errors[0][1].describe()}." if errors else
-                   " Only the code inside the answer cells is graded: is it defined there, "
-                   "with exactly this name?")
-            return f"{self.object_name} is not defined after running your answer cell.{why}"
+            if errors:
+                return _("{name} is not defined after running your answer cell. Your answer "
+                         "cell {error}.").format(name=self.object_name,
+                                                 error=errors[0][1].describe())
+            return _("{name} is not defined after running your answer cell. Only the code "
+                     "inside the answer cells is graded: is it defined there, with exactly "
+                     "this name?").format(name=self.object_name)
         return None
 
 
@@ -180,8 +190,13 @@ class Probe:
     expected: np.ndarray = field(repr=False)
     input_dtype: str
     visible: bool
-    label: str                                   # e.g. "a 5x7 input with a 2x3 kernel"
+    label: str                  # marked with N_(): e.g. "a {x} input with a {k} kernel"
     mutants: dict = field(default_factory=dict, repr=False)   # mistake -> array
+    label_fields: dict = field(default_factory=dict)          # the label's {fields}
+
+    def case(self) -> str:
+        """The case in words, in the current language."""
+        return translate(self.label).format(**self.label_fields)
 
 
 def _encode_arg(value: Any, blobs: list[bytes]) -> dict:
@@ -221,25 +236,29 @@ class FunctionPart(Part):
     def _probe_message(self, probe: Probe, report: Report) -> str | None:
         """None when the probe passed, else what the student should read."""
         if probe.id not in report.probes:
-            return report.stop_reason() or "no result came back for this case"
+            return report.stop_reason() or _("no result came back for this case")
         header, blobs = report.probes[probe.id]
         if header.get("ok") is not True:
             err = error_info(header.get("error"))
             if err.type == "NotImplementedError":
-                return "not implemented yet (it raises NotImplementedError)"
+                return not_implemented_message()
             limit = 600 if probe.visible else 80  # a hidden case's message stays short
-            hint = (" Each part runs only its own answer cell (after the set-up imports): "
-                    "define helpers inside that cell." if err.type == "NameError" else "")
-            return f"{self.object_name} on {probe.label} {err.describe(limit)}.{hint}"
+            text = _("{name} on {case} {error}.").format(
+                name=self.object_name, case=probe.case(), error=err.describe(limit))
+            if err.type == "NameError":
+                text += " " + _("Each part runs only its own answer cell (after the set-up "
+                                "imports): define helpers inside that cell.")
+            return text
         value = value_info(header.get("value"), blobs)
         verdict = judge(value, probe.expected, probe.input_dtype)
         if verdict.ok:
             return None
         advice = self.diagnose(probe, verdict, value)
         if probe.visible and verdict.problem == "values":
-            advice += f" For {probe.label}: {fmt_difference(probe.expected, value.array)}."
+            advice += " " + _("For {case}: {difference}.").format(
+                case=probe.case(), difference=fmt_difference(probe.expected, value.array))
         elif verdict.problem == "shape":
-            advice = f"for {probe.label}, {advice}"
+            advice = _("for {case}, {advice}").format(case=probe.case(), advice=advice)
         return advice
 
     def score(self, report: Report, prepared: Prepared) -> PartResult:
@@ -250,20 +269,31 @@ class FunctionPart(Part):
         used = sorted({op for header, _ in report.probes.values()
                        for op in _list(header.get("ops")) if isinstance(op, str)})
         if used:
-            seen = [f"{op} seen at run time" for op in used[:2]]
+            seen = [_("{op} seen at run time").format(op=op) for op in used[:2]]
             return PartResult.zero(self.name, points, self.library_message(seen))
         results, not_implemented = [], 0
         for spec in self.checks:
             messages = [m for p in probes if p.check == spec.name
                         for m in [self._probe_message(p, report)] if m]
-            not_implemented += sum("not implemented yet" in m for m in messages)
-            results.append(CheckResult(spec.name, not messages, spec.weight,
-                                       messages[0] if messages else "passed", spec.hidden))
+            not_implemented += sum(m == not_implemented_message() for m in messages)
+            results.append(CheckResult(translate(spec.name), not messages, spec.weight,
+                                       messages[0] if messages else passed_message(), spec.hidden))
         summary = ""
         if not_implemented and all(not c.passed for c in results):
-            summary = (f"{self.object_name} is not implemented yet: replace the "
-                       "`raise NotImplementedError()` line in its answer cell with your code.")
+            summary = _("{name} is not implemented yet: replace the `raise "
+                        "NotImplementedError()` line in its answer cell with your "
+                        "code.").format(name=self.object_name)
         return PartResult.from_checks(self.name, points, results, summary)
+
+
+def passed_message() -> str:
+    """A passed check's message."""
+    return _("passed")
+
+
+def not_implemented_message() -> str:
+    """What a case says when the answer still raises NotImplementedError."""
+    return _("not implemented yet (it raises NotImplementedError)")
 
 
 @lru_cache(maxsize=None)

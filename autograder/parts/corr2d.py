@@ -5,6 +5,7 @@ import numpy as np
 
 from ..checking.compare import Verdict, close
 from ..checking.report import Value
+from ..i18n import N_, _
 from .base import CheckSpec, FunctionPart, Probe, shape_label
 
 __all__ = ["Corr2d", "oracle", "off_by_one_advice"]
@@ -30,20 +31,23 @@ def off_by_one_advice(expected: tuple[int, ...], got: tuple[int, ...], rule: str
         return ""
     diffs = {g - e for g, e in zip(got, expected, strict=True)}
     if diffs <= {-1, 0} and -1 in diffs:
-        return f" It is one too small: the output is {rule}; check the ranges of your loops."
-    if diffs <= {0, 1} and 1 in diffs:
-        return (f" It is one too large: the output is {rule}; a window must fit entirely "
-                "inside the input.")
-    if tuple(got) == tuple(reversed(expected)):
-        return " Rows and columns are swapped."
-    return f" The output is {rule}."
+        text = _("It is one too small: the output is {rule}; check the ranges of your loops.")
+    elif diffs <= {0, 1} and 1 in diffs:
+        text = _("It is one too large: the output is {rule}; a window must fit entirely "
+                 "inside the input.")
+    elif tuple(got) == tuple(reversed(expected)):
+        text = _("Rows and columns are swapped.")
+    else:
+        text = _("The output is {rule}.")
+    return " " + text.format(rule=rule)
 
 
-WORKED = CheckSpec("the chapter's worked example", 1.0)
-EDGES = CheckSpec("the edge-detection example", 1.0)
-FLOAT32 = CheckSpec("random float32 cases", 2.0, hidden=True)
-FLOAT64 = CheckSpec("random float64 cases", 1.0, hidden=True)
-SIZES = CheckSpec("edge sizes (1x1 kernels, kernel as large as the input)", 1.0, hidden=True)
+WORKED = CheckSpec(N_("the chapter's worked example"), 1.0)
+EDGES = CheckSpec(N_("the edge-detection example"), 1.0)
+FLOAT32 = CheckSpec(N_("random float32 cases"), 2.0, hidden=True)
+FLOAT64 = CheckSpec(N_("random float64 cases"), 1.0, hidden=True)
+SIZES = CheckSpec(N_("edge sizes (1x1 kernels, kernel as large as the input)"), 1.0,
+                  hidden=True)
 
 
 class Corr2d(FunctionPart):
@@ -54,27 +58,28 @@ class Corr2d(FunctionPart):
     forbidden_names = ("conv1d", "conv2d", "conv3d", "Conv1d", "Conv2d", "Conv3d", "LazyConv2d",
                        "convolution", "_convolution", "_conv_forward", "conv_transpose2d")
     forbidden_ops = ("conv",)
-    library_words = "PyTorch's convolution"
-    library_advice = ("Compute it yourself from slices and sums, as in the chapter: "
-                      "Y[i, j] is the sum of X[i:i + kh, j:j + kw] * K.")
+    library_words = N_("PyTorch's convolution")
+    library_advice = N_("Compute it yourself from slices and sums, as in the chapter: "
+                        "Y[i, j] is the sum of X[i:i + kh, j:j + kw] * K.")
     checks = (WORKED, EDGES, FLOAT32, FLOAT64, SIZES)
 
     def make_probes(self) -> list[Probe]:
         probes: list[Probe] = []
 
         def add(check: str, X: np.ndarray, K: np.ndarray, visible: bool, label: str = ""):
-            label = label or f"a {shape_label(X.shape)} input with a {shape_label(K.shape)} kernel"
+            fields = {"input": shape_label(X.shape), "kernel": shape_label(K.shape)}
+            label = label or N_("a {input} input with a {kernel} kernel")
             flipped = oracle(X, K[::-1, ::-1].copy())
             probes.append(Probe(len(probes), check, (X, K), {}, oracle(X, K), X.dtype.name,
-                                visible, label, {"flipped": flipped}))
+                                visible, label, {"flipped": flipped}, fields))
 
         X = np.arange(9, dtype=np.float32).reshape(3, 3)
         add(WORKED.name, X, np.array([[0, 1], [2, 3]], np.float32), True,
-            "the 3x3 input 0..8 with the kernel [[0, 1], [2, 3]]")
+            N_("the 3x3 input 0..8 with the kernel [[0, 1], [2, 3]]"))
         X = np.ones((6, 8), np.float32)
         X[:, 2:6] = 0
         add(EDGES.name, X, np.array([[1, -1]], np.float32), True,
-            "the 6x8 black-and-white image with the kernel [[1, -1]]")
+            N_("the 6x8 black-and-white image with the kernel [[1, -1]]"))
         rng = np.random.default_rng(20261126)
         for check, cases, dtype in ((FLOAT32.name, _FLOAT32_CASES, np.float32),
                                     (FLOAT64.name, _FLOAT64_CASES, np.float64),
@@ -89,14 +94,14 @@ class Corr2d(FunctionPart):
             return verdict.detail + "." + off_by_one_advice(
                 probe.expected.shape, value.shape, "(h - kh + 1) x (w - kw + 1)")
         if verdict.problem == "dtype":
-            return verdict.detail + (": create the output with torch.zeros(..., "
-                                     "dtype=X.dtype) or keep float arithmetic.")
+            return _("{problem}: create the output with torch.zeros(..., dtype=X.dtype) or "
+                     "keep float arithmetic.").format(problem=verdict.detail)
         if verdict.problem == "values":
             if close(value.array, probe.mutants["flipped"], value.dtype, probe.input_dtype)[0]:
-                return ("your output matches a true convolution (the kernel flipped in both "
-                        "directions), not cross-correlation: multiply X[i + a, j + b] by "
-                        "K[a, b] without flipping K.")
-            return (verdict.detail + ": check which input element each kernel weight "
-                    "multiplies, and that every window is summed.")
+                return _("your output matches a true convolution (the kernel flipped in both "
+                         "directions), not cross-correlation: multiply X[i + a, j + b] by "
+                         "K[a, b] without flipping K.")
+            return _("{problem}: check which input element each kernel weight multiplies, "
+                     "and that every window is summed.").format(problem=verdict.detail)
         return verdict.detail
 

@@ -14,22 +14,23 @@ import numpy as np
 
 from ..checking.compare import close, fmt_shape, judge
 from ..checking.report import ErrorInfo, Report, error_info, value_info
+from ..i18n import N_, _, translate
 from ..jobs import Limits, RunSettings
 from ..output.results import CheckResult, PartResult
 from ..sandbox.inside import wire
-from .base import CheckSpec, Part, Prepared
+from .base import CheckSpec, Part, Prepared, not_implemented_message, passed_message
+from .residual_messages import (
+    MISTAKES,
+    at,
+    attribute_message,
+    construct_message,
+    conv3_missing,
+    params_message,
+    shape_message,
+)
 
 __all__ = ["Residual", "Config"]
 
-_LAYERS = ("conv1", "conv2", "conv3", "bn1", "bn2")
-_MISTAKES = {
-    "relu_before_add": "you apply ReLU before adding the shortcut; the block adds first and "
-                       "then applies ReLU: F.relu(Y + X).",
-    "relu_before_and_after": "you apply ReLU both before and after adding the shortcut; only "
-                             "the sum goes through ReLU: F.relu(Y + X).",
-    "no_final_relu": "the output needs a ReLU after the addition: return F.relu(Y + X).",
-    "no_shortcut": "the shortcut is missing: add X (or conv3(X)) to Y before the final ReLU.",
-}
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,12 @@ class Config:
 
     @property
     def label(self) -> str:
+        """The configuration in words, in the current language."""
         args = f"{self.num_channels}"
         if self.use_1x1conv or self.strides != 1:
             args += f", use_1x1conv={self.use_1x1conv}, strides={self.strides}"
-        return f"Residual({args}) on a {fmt_shape(self.input_shape)} input"
+        return _("Residual({args}) on a {shape} input").format(
+            args=args, shape=fmt_shape(self.input_shape))
 
 
 def _functional(w: dict, X, training: bool, strides: int, mistake: str = ""):
@@ -116,7 +119,7 @@ def _make_config(cid: int, channels: int, use_1x1: bool, strides: int, shape: tu
         ref.train()
         expected["train"] = ref(x).numpy().copy()
         mutants = {(mode, m): _functional(tensors, x, mode == "train", strides, m).numpy()
-                   for mode in ("eval", "train") for m in _MISTAKES}
+                   for mode in ("eval", "train") for m in MISTAKES}
     grad_weights = rng.standard_normal(expected["train"].shape).astype(np.float32)
     return Config(cid, channels, use_1x1, strides, shape, visible, weights, X, grad_weights,
                   expected, mutants)
@@ -124,13 +127,13 @@ def _make_config(cid: int, channels: int, use_1x1: bool, strides: int, shape: tu
 
 # The checks that make a block stand for the reference block in training (see
 # ResidualTraining.requires): same forward pass in both modes, and every weight learns.
-FORWARD_TRAIN = "forward pass in training mode"
-FORWARD_EVAL = "forward pass in evaluation mode"
-GRADIENTS = "gradients reach every parameter"
-SHAPE_PLAIN = CheckSpec("output shape without the 1x1 convolution", 1.0)
-SHAPE_1X1 = CheckSpec("output shape with the 1x1 convolution", 1.0)
-ATTRIBUTES = CheckSpec("attributes conv1, conv2, conv3, bn1, bn2", 1.0, hidden=True)
-PARAMS = CheckSpec("parameter count", 1.0, hidden=True)
+FORWARD_TRAIN = N_("forward pass in training mode")
+FORWARD_EVAL = N_("forward pass in evaluation mode")
+GRADIENTS = N_("gradients reach every parameter")
+SHAPE_PLAIN = CheckSpec(N_("output shape without the 1x1 convolution"), 1.0)
+SHAPE_1X1 = CheckSpec(N_("output shape with the 1x1 convolution"), 1.0)
+ATTRIBUTES = CheckSpec(N_("attributes conv1, conv2, conv3, bn1, bn2"), 1.0, hidden=True)
+PARAMS = CheckSpec(N_("parameter count"), 1.0, hidden=True)
 TRAIN = CheckSpec(FORWARD_TRAIN, 1.5, hidden=True)
 EVAL = CheckSpec(FORWARD_EVAL, 1.5, hidden=True)
 GRADS = CheckSpec(GRADIENTS, 1.0, hidden=True)
@@ -170,13 +173,13 @@ class Residual(Part):
     def _class_problem(self, report: Report) -> str | None:
         facts = (report.frames.get("class") or [({}, [])])[0][0]
         if facts.get("is_module_class") is not True:
-            return "Residual must be a class derived from nn.Module."
+            return _("Residual must be a class derived from nn.Module.")
         if facts.get("forward_nested_in_init") is True:
-            return ("Residual has no forward method: `def forward` is indented inside "
-                    "`__init__`, so it is only a local function there. Move it one level "
-                    "to the left so that it belongs to the class.")
+            return _("Residual has no forward method: `def forward` is indented inside "
+                     "`__init__`, so it is only a local function there. Move it one level "
+                     "to the left so that it belongs to the class.")
         if facts.get("forward_defined") is not True:
-            return "Residual defines no forward method."
+            return _("Residual defines no forward method.")
         return None
 
     def _config_messages(self, c: Config, raw: dict | None, blobs: list[bytes],
@@ -187,29 +190,31 @@ class Residual(Part):
         names = [s.name for s in self.checks if s not in (SHAPE_PLAIN, SHAPE_1X1)]
         names.append(shape_check)
         if raw is None:
-            why = report.stop_reason() or "no result came back"
-            return {n: f"{c.label}: {why}" for n in names}
+            why = report.stop_reason() or _("no result came back")
+            return {n: at(c, why) for n in names}
         raw_errors = raw.get("errors")  # the child wrote this frame: check every type
         errors = {k: error_info(v) for k, v in raw_errors.items()
                   if isinstance(k, str)} if isinstance(raw_errors, dict) else {}
         if "construct" in errors:
-            text = _construct_message(errors["construct"])
-            return {n: f"{c.label}: {text}" for n in names}
+            text = construct_message(errors["construct"])
+            return {n: at(c, text) for n in names}
         out: Messages = dict.fromkeys(names)
-        out[ATTRIBUTES.name] = _attribute_message(c, raw)
+        out[ATTRIBUTES.name] = attribute_message(c, raw)
         if "first_forward" in errors:
-            text = f"{c.label}: calling the block {errors['first_forward'].describe()}"
-            if c.use_1x1conv and _conv3_missing(raw):
-                text += (". The shape changes here, so the shortcut must go through a 1x1 "
-                         "convolution (conv3) with the same stride before the addition.")
+            text = _("{config}: calling the block {error}").format(
+                config=c.label, error=errors["first_forward"].describe())
+            if c.use_1x1conv and conv3_missing(raw):
+                text += ". " + _("The shape changes here, so the shortcut must go through a "
+                                 "1x1 convolution (conv3) with the same stride before the "
+                                 "addition.")
             return {**out, **dict.fromkeys([PARAMS.name, TRAIN.name, EVAL.name, GRADS.name,
                                             shape_check], text)}
-        out[shape_check] = _shape_message(c, raw)
-        out[PARAMS.name] = _params_message(c, raw)
+        out[shape_check] = shape_message(c, raw)
+        out[PARAMS.name] = params_message(c, raw)
         problems = raw.get("load_problems")
         if isinstance(problems, list) and problems:
-            text = (f"{c.label}: the reference weights do not fit: "
-                    + "; ".join(str(p)[:120] for p in problems[:3]) + ".")
+            text = _("{config}: the reference weights do not fit: {problems}.").format(
+                config=c.label, problems="; ".join(str(p)[:120] for p in problems[:3]))
             return {**out, TRAIN.name: text, EVAL.name: text, GRADS.name: text}
         out[EVAL.name] = self._output_message(c, raw, blobs, errors, "eval")
         out[TRAIN.name] = self._output_message(c, raw, blobs, errors, "train")
@@ -219,39 +224,44 @@ class Residual(Part):
     def _output_message(self, c: Config, raw: dict, blobs: list[bytes],
                         errors: dict[str, ErrorInfo], mode: str) -> str | None:
         step = f"{mode}_forward"
+        where = (_("{config}, train mode") if mode == "train" else
+                 _("{config}, eval mode")).format(config=c.label)
         if step in errors:
-            return f"{c.label}, {mode} mode: {errors[step].describe()}"
+            return f"{where}: {errors[step].describe()}"
         value = value_info(raw.get(mode), blobs)
         verdict = judge(value, c.expected[mode], "float32")
         if verdict.ok:
             return None
-        return f"{c.label}, {mode} mode: {self._mistake(c, mode, value, verdict)}"
+        return f"{where}: {self._mistake(c, mode, value, verdict)}"
 
     def _mistake(self, c: Config, mode: str, value, verdict) -> str:
         if verdict.problem == "values":
-            for mistake, text in _MISTAKES.items():
+            for mistake, text in MISTAKES.items():
                 if close(value.array, c.mutants[(mode, mistake)], "float32")[0]:
-                    return text
-            return (verdict.detail + " from the reference block with the same weights: "
-                    "check the order conv -> batch norm -> ReLU, and the shortcut.")
+                    return translate(text)
+            return _("{problem} from the reference block with the same weights: check the "
+                     "order conv -> batch norm -> ReLU, and the shortcut.").format(
+                problem=verdict.detail)
         return verdict.detail
 
     def _grad_message(self, c: Config, raw: dict, errors: dict) -> str | None:
         if "backward" in errors:
-            return f"{c.label}: back-propagation {errors['backward'].describe()}"
+            return _("{config}: back-propagation {error}").format(
+                config=c.label, error=errors["backward"].describe())
         if "train_forward" in errors:
-            return f"{c.label}: no gradients, the training-mode forward pass failed"
+            return at(c, _("no gradients, the training-mode forward pass failed"))
         grads = raw.get("grads")
         if not isinstance(grads, list):
-            return f"{c.label}: no gradient information came back"
+            return at(c, _("no gradient information came back"))
         seen = {g["name"]: g for g in grads if isinstance(g, dict)
                 and isinstance(g.get("name"), str)}
         bad = [n for n, g in seen.items() if not (g.get("has_grad") is True and
                g.get("finite") is True and g.get("nonzero") is True)]
         bad += [n for n in c.weights if "running" not in n and n not in seen]
         if bad:
-            return (f"{c.label}: {', '.join(map(str, sorted(set(bad))[:4]))} got no gradient: "
-                    "is every layer used in forward, without torch.no_grad() or .detach()?")
+            return _("{config}: {names} got no gradient: is every layer used in forward, "
+                     "without torch.no_grad() or .detach()?").format(
+                config=c.label, names=", ".join(map(str, sorted(set(bad))[:4])))
         return None
 
     def score(self, report: Report, prepared: Prepared) -> PartResult:
@@ -270,63 +280,13 @@ class Residual(Part):
             for check, message in self._config_messages(c, raw, blobs, report).items():
                 if message:
                     per_check[check].append(message)  # a KeyError here: a check misnamed
-        results = [CheckResult(s.name, not per_check[s.name], s.weight,
-                               per_check[s.name][0] if per_check[s.name] else "passed", s.hidden)
+        results = [CheckResult(translate(s.name), not per_check[s.name], s.weight,
+                               per_check[s.name][0] if per_check[s.name] else passed_message(),
+                               s.hidden)
                    for s in self.checks]
         summary = ""
-        if all("not implemented yet" in m for ms in per_check.values() for m in ms) and \
-                not any(r.passed for r in results):
-            summary = ("Residual is not implemented yet: replace the `raise "
-                       "NotImplementedError()` lines in its answer cell with your code.")
+        if all(m.endswith(not_implemented_message()) for ms in per_check.values()
+               for m in ms) and not any(r.passed for r in results):
+            summary = _("Residual is not implemented yet: replace the `raise "
+                        "NotImplementedError()` lines in its answer cell with your code.")
         return PartResult.from_checks(self.name, points, results, summary)
-
-
-def _construct_message(err: ErrorInfo) -> str:
-    """Why the block could not be built, with the older d2l signature recognised."""
-    if err.type == "NotImplementedError":
-        return "not implemented yet (it raises NotImplementedError)"
-    text = f"building it {err.describe()}"
-    if err.type == "TypeError" and "required positional argument" in err.message:
-        text += (". This looks like the older d2l signature Residual(input_channels, "
-                 "num_channels, ...): this assignment uses Residual(num_channels, "
-                 "use_1x1conv=False, strides=1) with nn.LazyConv2d and nn.LazyBatchNorm2d, "
-                 "which find the input channels on the first call")
-    return text
-
-
-def _conv3_missing(raw: dict) -> bool:
-    attrs = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
-    return attrs.get("conv3") in (None, "missing")
-
-
-def _attribute_message(c: Config, raw: dict) -> str | None:
-    attrs = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
-    missing = [a for a in _LAYERS if attrs.get(a) == "missing"]
-    if missing:
-        return f"{c.label} has no attribute {', '.join(missing)}."
-    if c.use_1x1conv and _conv3_missing(raw):
-        return (f"{c.label} has conv3 = None: with use_1x1conv=True, create "
-                "self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1, stride=strides).")
-    if not c.use_1x1conv and attrs.get("conv3") is not None:
-        return f"{c.label} should set self.conv3 = None (no 1x1 convolution)."
-    return None
-
-
-def _shape_message(c: Config, raw: dict) -> str | None:
-    first = value_info(raw.get("first"), [])
-    if first.kind == "tensor" and first.shape == c.expected["eval"].shape:
-        return None
-    got = (first.type_name or "an unreadable value") if first.kind != "tensor" \
-        else fmt_shape(first.shape)
-    return f"{c.label} returned {got}; expected {fmt_shape(c.expected['eval'].shape)}."
-
-
-def _params_message(c: Config, raw: dict) -> str | None:
-    params = raw.get("parameters")
-    count = sum(n for _, n in params) if isinstance(params, list) and all(
-        isinstance(p, list) and len(p) == 2 and type(p[1]) is int for p in params) else -1
-    if count == c.expected["params"]:
-        return None
-    return (f"{c.label} has {count} parameters; the chapter's block has "
-            f"{c.expected['params']} (conv1, conv2{', conv3' if c.use_1x1conv else ''} with "
-            "biases, bn1 and bn2).")

@@ -20,11 +20,12 @@ from ..checking import training as scoring
 from ..checking import verification
 from ..checking.report import Report, error_info
 from ..errors import SetupError
+from ..i18n import N_, _
 from ..jobs import Limits, RunSettings
 from ..output.results import CheckResult, Figure, PartResult
 from ..reference import reference_result
 from ..sandbox.inside import training, wire
-from .base import Part, Prepared
+from .base import Part, Prepared, passed_message
 from .residual import FORWARD_EVAL, FORWARD_TRAIN, GRADIENTS
 
 __all__ = ["ResidualTraining", "TrainingRun"]
@@ -97,9 +98,9 @@ class ResidualTraining(Part):
     # the same thing and every weight learns. Otherwise a student could train a correct
     # copy of the block in their own process and ship its weights.
     requires = (("residual", (FORWARD_TRAIN, FORWARD_EVAL, GRADIENTS)),)
-    requires_why = ("The grader measures your trained network with the reference block's "
-                    "forward pass, which stands for your block only when your block computes "
-                    "the same outputs and passes gradients to every weight.")
+    requires_why = N_("The grader measures your trained network with the reference block's "
+                      "forward pass, which stands for your block only when your block "
+                      "computes the same outputs and passes gradients to every weight.")
 
     # --- run set-up (in the grader, once per run) -------------------------------------
     def fetch(self) -> Path:
@@ -155,17 +156,20 @@ class ResidualTraining(Part):
             try:
                 arrays = {str(k)[:200]: wire.decode_array(v, blobs) for k, v in descs.items()}
             except wire.WireError as exc:
-                return f"the trained weights that came back were unreadable ({exc})."
+                return _("the trained weights that came back were unreadable "
+                         "({error}).").format(error=exc)
         check = verification.verify_weights(arrays, profile)
         if check.accuracy is None:
-            return (f"Your training run could not be checked: {check.problem}. The grader "
-                    f"measures the accuracy itself from the trained weights.")
+            return _("Your training run could not be checked: {problem}. The grader measures "
+                     "the accuracy itself from the trained weights.").format(
+                problem=check.problem)
         if abs(check.accuracy - result["val_acc"]) > verification.TOLERANCE:
-            return (f"The validation accuracy your run reported ({result['val_acc']:.3f}) "
-                    f"could not be reproduced from its trained weights with the reference "
-                    f"block's forward pass ({check.accuracy:.3f}). Either your forward pass "
-                    f"differs from the reference (see the residual part's checks) or the "
-                    f"numbers were not produced by training.")
+            return _("The validation accuracy your run reported ({reported}) could not be "
+                     "reproduced from its trained weights with the reference block's forward "
+                     "pass ({measured}). Either your forward pass differs from the reference "
+                     "(see the residual part's checks) or the numbers were not produced by "
+                     "training.").format(reported=f"{result['val_acc']:.3f}",
+                                         measured=f"{check.accuracy:.3f}")
         result["val_acc"] = check.accuracy  # the grader's own measurement counts
         return None
 
@@ -174,18 +178,20 @@ class ResidualTraining(Part):
         run: TrainingRun = prepared.state
         frames = report.frames.get("data") or []
         if not frames:
-            why = report.stop_reason() or "no training result came back"
+            why = report.stop_reason() or _("no training result came back")
             if report.outcome.timed_out:
-                why += (f" Training ResNet-18 from your block took longer than "
-                        f"{prepared.limits.timeout_s:.0f} s; the reference needs "
-                        f"{run.reference['seconds']:.0f} s.")
+                why += " " + _("Training ResNet-18 from your block took longer than {limit} "
+                               "s; the reference needs {seconds} s.").format(
+                    limit=f"{prepared.limits.timeout_s:.0f}",
+                    seconds=f"{run.reference['seconds']:.0f}")
             return why
         header, blobs = frames[0]
         if header.get("ok") is not True:
-            return f"training could not run: {error_info(header.get('error')).describe(300)}"
+            return _("training could not run: {error}").format(
+                error=error_info(header.get("error")).describe(300))
         result = _validate(header.get("data"), run.profile)
         if result is None:
-            return "the training run sent back malformed numbers, so it cannot be scored."
+            return _("the training run sent back malformed numbers, so it cannot be scored.")
         if result["status"] == "setup":  # the grader's machine, not the student's block
             raise SetupError(
                 f"the sandboxed worker could not read Fashion-MNIST ({result['message']}); "
@@ -204,16 +210,20 @@ class ResidualTraining(Part):
         checked = self._verify(header, blobs, result, run.profile)
         if checked is not None:  # the reported numbers do not hold up
             return PartResult.zero(self.name, points, checked)
-        score, message = scoring.score_training(result, run.reference, run.profile, points)
+        score, message = scoring.score_training(result, run.reference, run.profile, points,
+                                                run.time_limit)
         trained = result["status"] in ("ok", "budget") and bool(result.get("history"))
-        checks = [CheckResult("ResNet-18 from your block trains", trained, 1.0,
-                              "passed" if trained else message),
-                  CheckResult("accuracy close to the reference block's", score > 0, 3.0,
+        checks = [CheckResult(_("ResNet-18 from your block trains"), trained, 1.0,
+                              passed_message() if trained else message),
+                  CheckResult(_("accuracy close to the reference block's"), score > 0, 3.0,
                               message)]
         total = PartResult.from_checks(self.name, points, checks, message)
-        alt = (f"Training loss and validation accuracy per epoch for ResNet-18 built from "
-               f"your block (final validation accuracy {result['val_acc']:.3f}) and from the "
-               f"reference block ({run.reference['val_acc']:.3f}).")
+        alt = _("Training loss and validation accuracy per epoch for ResNet-18 built from "
+                "your block (final validation accuracy {accuracy}) and from the reference "
+                "block ({reference}).").format(accuracy=f"{result['val_acc']:.3f}",
+                                               reference=f"{run.reference['val_acc']:.3f}")
         png = scoring.curve_png(result, run.reference)
+        if not scoring.curve_has_words():
+            alt += " " + scoring.curve_legend()
         return PartResult(total.name, total.score, total.max_score, total.feedback,
                           total.checks, figures=(Figure(png, alt),))
