@@ -54,6 +54,21 @@ def _parser() -> argparse.ArgumentParser:
                         "notebook's metadata names, cnn_course.language, else en)")
     g.add_argument("--force", action="store_true",
                    help="regrade submissions whose earlier results are still valid")
+    d = g.add_argument_group("grading on a Dask cluster (see autograder/README.md)")
+    d.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local: sandboxed workers on this machine (default); dask: one task "
+                        "per submission on a Dask cluster")
+    d.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a running Dask scheduler, e.g. tls://grader.example.edu:8786 "
+                        "(default: a LocalCluster of --jobs workers on this machine, on "
+                        "loopback only)")
+    d.add_argument("--tls-ca-file", metavar="PEM", help="the CA that signed the cluster's "
+                                                        "certificates")
+    d.add_argument("--tls-cert", metavar="PEM", help="this client's certificate")
+    d.add_argument("--tls-key", metavar="PEM", help="this client's private key")
+    d.add_argument("--insecure", action="store_true",
+                   help="allow a plain tcp:// scheduler that is not on loopback (only where "
+                        "no one else can reach its port: it runs whatever it is sent)")
     g.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                    help="a .ipynb, a folder (nbgrader's submitted/ layout too) or a .zip")
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
@@ -102,10 +117,45 @@ def _check_args(args: argparse.Namespace) -> str:
     if args.timeout is not None and not 0 < args.timeout <= MAX_TIMEOUT_S:
         raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} "
                          f"seconds; got {args.timeout:g}")
+    _check_cluster_args(args)
     try:
         return choose_method(args.isolation)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _tls(args: argparse.Namespace):
+    given = [args.tls_ca_file, args.tls_cert, args.tls_key]
+    if not any(given):
+        return None
+    if not all(given):
+        raise UsageError("TLS needs all three of --tls-ca-file, --tls-cert and --tls-key")
+    from .executors.dask_executor import TLSFiles
+
+    return TLSFiles(*given)
+
+
+def _check_cluster_args(args: argparse.Namespace) -> None:
+    """Cluster options only with ``--executor dask``; a scheduler address that would let
+    others in is refused here, before any connection is tried."""
+    cluster_only = [flag for flag, value in (
+        ("--scheduler", args.scheduler), ("--tls-ca-file", args.tls_ca_file),
+        ("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key),
+        ("--insecure", args.insecure)) if value]
+    if args.executor != "dask":
+        if cluster_only:
+            raise UsageError(f"{', '.join(cluster_only)} need(s) --executor dask")
+        return
+    if importlib.util.find_spec("distributed") is None:
+        raise UsageError("--executor dask needs dask[distributed]: pip install -r "
+                         "requirements.txt")
+    if args.scheduler is None:
+        if cluster_only:
+            raise UsageError(f"{', '.join(cluster_only)} need(s) --scheduler")
+        return
+    from .executors.dask_executor import check_address
+
+    check_address(args.scheduler, args.insecure, _tls(args))
 
 
 def run_profile(requested: str | None) -> str:
@@ -130,7 +180,9 @@ def _grade(args: argparse.Namespace) -> int:
                       profile=run_profile(args.profile), force=args.force,
                       gradebook_url=args.gradebook, timeout_s=args.timeout,
                       progress=_Progress(), parts=_chosen_parts(args.parts),
-                      language=args.lang)
+                      language=args.lang,
+                      executor=args.executor, scheduler=args.scheduler, tls=_tls(args),
+                      insecure=args.insecure)
     try:
         run, results = grade(assignment, list(args.submissions), args.out, options)
     except OutputLockedError as exc:
@@ -184,6 +236,9 @@ def _logging(verbosity: int) -> None:
     logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     logging.getLogger("autograder").setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    # Dask's own chatter (every worker and connection) only with -vv
+    logging.getLogger("distributed").setLevel(logging.INFO if verbosity > 1 else
+                                              logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,25 +17,16 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import __version__
 from .assignments import COURSE_ROOT, Assignment
 from .errors import SetupError, UsageError
-from .grading import (
-    PreparedAssignment,
-    fingerprint,
-    grade_submission,
-    how_graded,
-    load_assignment_source,
-    prepare_assignment,
-    read_submission,
-)
+from .executors.local import LocalExecutor, RunContext, in_background
+from .grading import fingerprint, how_graded, load_assignment_source, read_submission
 from .intake.notebook import SourceNotebook
 from .intake.submissions import Submission, collect
 from .jobs import RunSettings
@@ -43,11 +34,9 @@ from .output import feedback
 from .output.folder import OutputDir
 from .output.gradebook import GradebookWriter, default_url
 from .output.results import GradingRun, LeftOut, SubmissionResult
-from .sandbox.launch import choose_method
-from .sandbox.pool import WorkerPool, default_private_dirs
-from .scheduling import Memo, Slots
+from .sandbox.pool import default_private_dirs
 
-__all__ = ["Options", "grade", "CHOSEN_OUT"]
+__all__ = ["Options", "grade", "CHOSEN_OUT", "parts_left_out", "fetch_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +56,10 @@ class Options:
     device: str | None = None           # "cuda" or "cpu"; None: cnncourse's default_device
     parts: tuple[str, ...] | None = None  # grade only these (--parts); None: every part
     language: str | None = None         # --lang: every submission's; None: each notebook's
+    executor: str = "local"             # "local" (this machine) or "dask"
+    scheduler: str | None = None        # dask: a running scheduler; None: a LocalCluster here
+    tls: Any = None                     # dask: executors.dask_executor.TLSFiles
+    insecure: bool = False              # dask: allow plain tcp:// off loopback
 
 
 def _sweep_stale_temp() -> None:
@@ -81,27 +74,6 @@ def _sweep_stale_temp() -> None:
             shutil.rmtree(path, ignore_errors=True)
         except PermissionError:
             pass  # alive, someone else's
-
-
-def _in_background(fn: Callable[[], object]) -> Callable[[], object]:
-    """Start ``fn`` in a thread now; the returned callable waits and returns (or raises)."""
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by wait()
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-
-    def wait() -> object:
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-    return wait
 
 
 def _device(options: Options) -> str:
@@ -157,7 +129,7 @@ def _triage(subs: list[Submission], source: SourceNotebook, assignment: Assignme
     return finished, pending
 
 
-def _chosen(assignment: Assignment, source: SourceNotebook,
+def parts_left_out(assignment: Assignment, source: SourceNotebook,
             names: tuple[str, ...] | None) -> tuple[LeftOut, ...]:
     """The parts ``--parts`` leaves out, each with its points."""
     if names is None:
@@ -171,7 +143,7 @@ def _chosen(assignment: Assignment, source: SourceNotebook,
                  for p in assignment.parts if p.name not in names)
 
 
-def _fetch(assignment: Assignment, source: SourceNotebook,
+def fetch_parts(assignment: Assignment, source: SourceNotebook,
            left_out: tuple[LeftOut, ...]) -> tuple[LeftOut, ...]:
     """Each part's files on disk before the sandbox starts (it binds only folders that
     exist by then); a part that cannot have them here is left out, with the reason."""
@@ -187,40 +159,6 @@ def _fetch(assignment: Assignment, source: SourceNotebook,
     return tuple(left)
 
 
-def _start(assignment: Assignment, options: Options, settings: RunSettings,
-           source: SourceNotebook, private: list, left_out: tuple[LeftOut, ...]
-           ) -> tuple[WorkerPool | None, PreparedAssignment]:
-    """Start the workers while the assignment is prepared (torch imports in both at once);
-    no workers when no part is left to grade."""
-    wait_prepared = _in_background(lambda: prepare_assignment(
-        assignment, settings, options.course_root, source, left_out))
-    graded = [p for p in assignment.parts if all(p.name != q.name for q in left_out)]
-    pool = None
-    if graded:
-        pool = WorkerPool(max(1, options.jobs), choose_method(options.isolation), private,
-                          gpu=any(p.uses_gpu(settings) for p in graded))
-    try:
-        return pool, wait_prepared()
-    except BaseException:
-        if pool is not None:
-            pool.close()
-        raise
-
-
-def _grade_all(pending: list[int], subs: list[Submission], prepared: PreparedAssignment,
-               pool: WorkerPool, recorder: _Recorder, jobs: int) -> dict:
-    memo, slots = Memo(), Slots()
-    results: dict[int, SubmissionResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
-        futures = {executor.submit(grade_submission, subs[i], prepared, pool, memo, slots): i
-                   for i in pending}
-        for future in as_completed(futures):
-            i = futures[future]
-            results[i] = future.result()
-            recorder.record(results[i])
-    return results
-
-
 def _open_gradebook(assignment: Assignment, out_dir: Path, options: Options,
                     source: SourceNotebook) -> tuple[str | None, Callable[[], object]]:
     """Importing nbgrader takes seconds: the gradebook opens while the rest gets going."""
@@ -228,7 +166,7 @@ def _open_gradebook(assignment: Assignment, out_dir: Path, options: Options,
     if importlib.util.find_spec("nbgrader") is None and not options.gradebook_url:
         url = None  # a machine without nbgrader still grades; results.json says so
     points = {p.grade_id: source.points[p.grade_id] for p in assignment.parts}
-    return url, _in_background(lambda: url and GradebookWriter(
+    return url, in_background(lambda: url and GradebookWriter(
         url, assignment.id, Path(assignment.notebook).stem, points,
         tuple(sorted(source.answer_ids))))
 
@@ -244,10 +182,17 @@ def _new_run(assignment: Assignment, part_names: tuple[str, ...], options: Optio
         "device": settings.device})
 
 
-def _profile(run: GradingRun, prepared: PreparedAssignment) -> dict:
-    """results.json's ``profile``: what the parts add, and the parts not graded."""
-    facts = {k: v for p in prepared.parts for k, v in p.facts.items()}
-    return {**run.profile, **facts, "not_graded": [p.to_dict() for p in prepared.left_out]}
+def _open_executor(options: Options, settings: RunSettings):
+    """This machine's workers, or a Dask cluster (reached, or refused, before anything is
+    written)."""
+    if options.executor == "local":
+        return LocalExecutor()
+    if options.executor != "dask":
+        raise UsageError(f"unknown executor {options.executor!r}: local or dask")
+    from .executors.dask_executor import DaskExecutor
+
+    return DaskExecutor(options.scheduler, options.jobs, options.tls, options.insecure,
+                        gpus=int(settings.device == "cuda"))
 
 
 def _timing(total_s: float, startup: float, graded: int, total: int) -> dict:
@@ -265,15 +210,15 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     points = {p.name: source.points[p.grade_id] for p in assignment.parts}
     settings = RunSettings(options.profile, _device(options), options.timeout_s,
                            Path(out_dir) / ".reference", options.language)
-    chosen_out = _chosen(assignment, source, options.parts)
+    chosen_out = parts_left_out(assignment, source, options.parts)
     how = how_graded([p for p in assignment.parts
                       if all(p.name != q.name for q in chosen_out)], options.profile,
                      options.language)
+    executor = _open_executor(options, settings)
     out = OutputDir(Path(out_dir), assignment.id)
     run = _new_run(assignment, tuple(points), options, settings)
     _sweep_stale_temp()
     workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{os.getpid()}-"))
-    pool = None
     book_url, wait_book = _open_gradebook(assignment, out_dir, options, source)
     run = replace(run, profile={**run.profile, "gradebook": book_url or NO_GRADEBOOK})
     recorder = _Recorder(out, run, {p.name: p.grade_id for p in assignment.parts}, options)
@@ -287,36 +232,50 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
         graded_total = sum(points.values()) - sum(p.max_score for p in chosen_out)
         finished, pending = _triage(subs, source, assignment, out, options, how,
                                     graded_total, chosen_out)
-        startup, isolation = 0.0, {"method": None, "notes": ["no submission needed a worker"]}
-        if pending:
-            t0 = time.monotonic()
-            private = default_private_dirs(out_dir, options.course_root, workdir, *paths)
-            pool, prepared = _start(assignment, options, settings, source, private,
-                                    _fetch(assignment, source, chosen_out))
-            startup = time.monotonic() - t0
-            log.info("workers started and assignment prepared in %.1f s", startup)
-            isolation = pool.isolation().to_dict() if pool else isolation
-            recorder.run = replace(recorder.run, profile=_profile(recorder.run, prepared))
-        recorder.run = replace(recorder.run, isolation=isolation)
+        startup = _start(executor, pending, recorder, RunContext(
+            assignment, source, settings, options.course_root, options.jobs,
+            options.isolation, default_private_dirs(out_dir, options.course_root, workdir,
+                                                    *paths),
+            chosen_out, options.parts, options.device))
         recorder.book = wait_book()
         for i in sorted(finished):  # reused and unreadable ones: filed (again) first
             recorder.record(finished[i])
-        if pending:
-            finished.update(_grade_all(pending, subs, prepared, pool, recorder, options.jobs))
+
+        def on_result(i: int, result: SubmissionResult) -> None:
+            finished[i] = result
+            recorder.record(result)
+        executor.grade([(i, subs[i]) for i in pending], on_result, options.jobs)
         run = replace(recorder.run, submissions=tuple(out.results.values()),
                       timing=_timing(time.monotonic() - start, startup, len(pending),
                                      len(subs)))
         out.write(run)
         return run, [finished[i] for i in range(len(subs))]
     finally:
-        _close(pool, wait_book, out, workdir)
+        _close(executor, wait_book, out, workdir)
 
 
-def _close(pool: WorkerPool | None, wait_book: Callable[[], object], out: OutputDir,
+def _start(executor, pending: list[int], recorder: _Recorder, ctx: RunContext) -> float:
+    """Start the executor when something is to be graded; record its isolation and what
+    the parts add to the profile. Returns the seconds it took."""
+    if not pending:
+        recorder.run = replace(recorder.run, isolation={
+            "method": None, "notes": ["no submission needed a worker"]}, profile={
+            **recorder.run.profile, "executor": {"name": executor.name}})
+        return 0.0
+    t0 = time.monotonic()
+    if executor.name == "local":  # a cluster's workers fetch for themselves
+        ctx = replace(ctx, left_out=fetch_parts(ctx.assignment, ctx.source, ctx.left_out))
+    started = executor.start(ctx)
+    recorder.run = replace(recorder.run, isolation=started.isolation, profile={
+        **recorder.run.profile, **started.profile,
+        "not_graded": [p.to_dict() for p in started.left_out]})
+    return time.monotonic() - t0
+
+
+def _close(executor, wait_book: Callable[[], object], out: OutputDir,
            workdir: Path) -> None:
     """Stop the workers, close the gradebook and the output folder, remove scratch files."""
-    if pool is not None:
-        pool.close()
+    executor.close()
     try:
         book = wait_book()
         if book:

@@ -7,6 +7,7 @@ GPU memory that training takes. Its time sets the students' time limit.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -39,10 +40,19 @@ def reference_result(profile: Profile, cache_dir: str | os.PathLike,
                    else f"cpu-{os.cpu_count()}")
     key = _cache_key(profile, device_name, torch.__version__)
     cache = Path(cache_dir) / f"reference-{profile.name}-{key}.json"
-    if cache.is_file():
-        log.info("reference run for the %s profile read from the cache %s", profile.name, cache)
-        return json.loads(cache.read_text())
     cache.parent.mkdir(parents=True, exist_ok=True)
+    # one run per machine: grading processes that share the cache (the Dask workers of one
+    # machine) wait here for the first one's run instead of training the same block again
+    with open(cache.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.is_file():
+            log.info("reference run for the %s profile read from the cache %s", profile.name,
+                     cache)
+            return json.loads(cache.read_text())
+        return _train_reference(profile, device_name, cache, timeout)
+
+
+def _train_reference(profile: Profile, device_name: str, cache: Path, timeout: float) -> dict:
     log.info("training the reference block under the %s profile (%s)", profile.name,
              device_name)
     proc = subprocess.run([sys.executable, "-m", "autograder.reference",
