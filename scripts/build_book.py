@@ -88,6 +88,27 @@ def catalogs(pages: list[str]) -> None:
             pot = chosen
         subprocess.run([str(BIN / "sphinx-intl"), "update", "-p", str(pot), "-l", "ko",
                         "-d", str(ROOT / "locale")], cwd=ROOT, check=True)
+        for page in pot.rglob("*.pot"):
+            _drop_format_flags(ROOT / "locale" / "ko" / "LC_MESSAGES" /
+                               page.relative_to(pot).with_suffix(".po"))
+
+
+# Babel takes "2% of" or "{x}" in prose for format strings and flags the entry, after which
+# msgfmt --check rejects a translation that words it differently; the book has no format
+# strings, so the flags are dropped.
+_FORMAT_FLAGS = {"python-format", "python-brace-format", "no-python-format",
+                 "no-python-brace-format"}
+
+
+def _drop_format_flags(path: Path) -> None:
+    from babel.messages.pofile import read_po, write_po
+
+    with path.open("rb") as f:
+        catalog = read_po(f)
+    for message in catalog:
+        message.flags -= _FORMAT_FLAGS
+    with path.open("wb") as f:
+        write_po(f, catalog, width=76)
 
 
 if __name__ == "__main__":
