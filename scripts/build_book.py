@@ -58,8 +58,23 @@ def korean_config() -> Path:
     return path
 
 
+def compile_catalogs() -> None:
+    """The book's catalogs, .po to .mo, for the Korean build. Sphinx's own compiling is off
+    (``gettext_auto_build: false``): it would compile every catalog under locale/, the
+    grader's too, whose headers are not Sphinx's business."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in sorted((ROOT / "locale" / "ko" / "LC_MESSAGES" / "book").glob("*.po")):
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        with po.with_suffix(".mo").open("wb") as f:
+            write_mo(f, catalog)  # fuzzy entries are left out, as Sphinx would
+
+
 def build() -> None:
     _jupyter_book()
+    compile_catalogs()
     _jupyter_book("--config", str(korean_config()), "--path-output", str(BUILD / "ko"))
     target = BUILD / "html" / "ko"
     shutil.rmtree(target, ignore_errors=True)
