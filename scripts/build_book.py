@@ -14,6 +14,7 @@ until they are.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -68,8 +69,20 @@ def compile_catalogs() -> None:
     for po in sorted((ROOT / "locale" / "ko" / "LC_MESSAGES" / "book").glob("*.po")):
         with po.open("rb") as f:
             catalog = read_po(f)
+        for message in catalog:
+            if message.id and isinstance(message.string, str):
+                message.string = _numbered_title(message.id, message.string)
         with po.with_suffix(".mo").open("wb") as f:
             write_mo(f, catalog)  # fuzzy entries are left out, as Sphinx would
+
+
+def _numbered_title(msgid: str, msgstr: str) -> str:
+    """Sphinx parses a translated title as Markdown, where "2. 교차상관" starts a numbered
+    list and the title is lost; a title that the English numbers keeps its number as text."""
+    number = re.match(r"(\d+)\. ", msgid)
+    if number and msgstr.startswith(number.group(0)):
+        return f"{number.group(1)}\\. {msgstr[len(number.group(0)):]}"
+    return msgstr
 
 
 def build() -> None:

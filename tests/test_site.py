@@ -193,6 +193,7 @@ const report = () => {
       .filter(e => !e.closest('pre, .cell_output, .highlight'))
       .map(e => e.innerText),
     lang: document.documentElement.lang,
+    title: (article.querySelector('h1') || {}).innerText || null,
     languageSwitch: (document.querySelector('a.language-switch') || {}).href || null,
     hasMath: article.querySelector('.math') !== null,
     mathjax: typeof window.MathJax === 'object' && !!window.MathJax.startup,
@@ -430,6 +431,15 @@ def test_does_every_page_link_to_itself_in_the_other_language(crawl: Crawl):
         if korean.content.get("languageSwitch") != english.url:
             problems.append(f"ko/{name}.html switches to {korean.content.get('languageSwitch')}")
     assert not problems, "\n".join(problems)
+
+
+def test_is_every_korean_page_titled_in_korean(crawl: Crawl):
+    """A translated title is parsed as Markdown: "2. 교차상관" would start a list and the
+    English title would stay (scripts/build_book.py keeps the number as text)."""
+    same = [f"{name}: {english.content.get('title')!r}" for name, english, korean in
+            _pairs(crawl) if english and korean and
+            english.content.get("title") == korean.content.get("title")]
+    assert not same, "\n".join(same)
 
 
 def test_does_each_site_declare_its_language(crawl: Crawl):
