@@ -21,6 +21,7 @@ from helpers import REPO
 
 SOURCE = REPO / "solutions/assignment1/assignment1.ipynb"
 RELEASED = REPO / "exercises/assignment1/assignment1.ipynb"
+KOREAN = REPO / "exercises/assignment1/ko/assignment1.ipynb"
 FIXTURES = REPO / "tests/fixtures"
 
 
@@ -124,13 +125,17 @@ def test_does_the_residual_reference_written_out_match_cnncourse():
             np.testing.assert_allclose(got.numpy(), config.expected[mode], atol=1e-5)
 
 
-def test_are_the_fixture_notebooks_in_step_with_the_solution():
+def _make_fixtures():
     sys.path.insert(0, str(FIXTURES))
     try:
         import make_fixtures
     finally:
         sys.path.remove(str(FIXTURES))
-    expected = make_fixtures.all_fixtures()
+    return make_fixtures
+
+
+def test_are_the_fixture_notebooks_in_step_with_the_solution():
+    expected = _make_fixtures().all_fixtures()
     on_disk = {p.stem: json.loads(p.read_text())
                for p in (FIXTURES / "assignment1").glob("*.ipynb")}
     assert on_disk == expected, "run .venv/bin/python tests/fixtures/make_fixtures.py"
@@ -139,7 +144,8 @@ def test_are_the_fixture_notebooks_in_step_with_the_solution():
 @pytest.mark.slow
 @pytest.mark.data  # our grader trains ResNet-18 on the real files
 def test_does_nbgrader_autograde_agree_with_our_totals(tmp_path, monkeypatch):
-    """nbgrader runs the whole notebook with the source's tests restored; so do our totals.
+    """nbgrader runs the whole notebook with the source's tests restored; so do our totals,
+    for the English notebooks and the Korean ones alike.
 
     Our grader gets a data root that does not exist yet, as on a fresh CI machine: it must
     link the data there before its sandboxed workers start (a CI run once scored 0 here)."""
@@ -150,10 +156,13 @@ def test_does_nbgrader_autograde_agree_with_our_totals(tmp_path, monkeypatch):
     course = tmp_path / "course"
     shutil.copytree(REPO / "solutions", course / "solutions")
     shutil.copy(REPO / "nbgrader_config.py", course)
-    for student, nb in (("sol", SOURCE), ("rel", RELEASED)):
+    korean = json.loads(KOREAN.read_text())  # the Korean release, and filled in
+    for student, nb in (("sol", SOURCE.read_text()), ("rel", RELEASED.read_text()),
+                        ("sol_ko", json.dumps(_make_fixtures().filled(korean))),
+                        ("rel_ko", KOREAN.read_text())):
         dest = course / "submitted" / student / "assignment1"
         dest.mkdir(parents=True)
-        shutil.copy(nb, dest / "assignment1.ipynb")
+        (dest / "assignment1.ipynb").write_text(nb)
     env = dict(os.environ, CNN_QUICK="1",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     db = f"sqlite:///{course / 'gradebook.db'}"
@@ -163,13 +172,15 @@ def test_does_nbgrader_autograde_agree_with_our_totals(tmp_path, monkeypatch):
                               cwd=course, env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with Gradebook(db, "cnn-course") as gb:
-        theirs = {s: gb.find_submission("assignment1", s).score for s in ("sol", "rel")}
+        theirs = {s: gb.find_submission("assignment1", s).score
+                  for s in ("sol", "rel", "sol_ko", "rel_ko")}
     monkeypatch.setenv("CNN_DATA", str(tmp_path / "fresh-home" / "data"))
     _, ours = grade(get_assignment("assignment1"), [course / "submitted"], tmp_path / "out",
                     Options())
     why = {r.student_id: (r.error, [(p.name, p.score, p.feedback) for p in r.parts])
            for r in ours}
-    assert {r.student_id: r.total for r in ours} == theirs == {"sol": 12.0, "rel": 0.0}, why
+    assert {r.student_id: r.total for r in ours} == theirs == {
+        "sol": 12.0, "rel": 0.0, "sol_ko": 12.0, "rel_ko": 0.0}, why
 
 
 # --- the visible self-checks: the solution passes them, common mistakes fail them ---------
