@@ -112,6 +112,17 @@ def test_does_every_translated_message_keep_the_fields_of_its_english():
             assert _fields(m.string) == _fields(m.id), m.context
 
 
+def test_does_every_text_cell_keep_its_markup_and_read_as_korean():
+    """The book's catalog checks, applied to the notebook's text cells: inline code,
+    formulas and link targets survive, and the prose is Korean, not copied English."""
+    from test_i18n import _HANGUL, _markup
+
+    for m in _entries(translate.load_catalog(CATALOG)).values():
+        assert not sorted(_markup(m.id) - _markup(m.string)), m.context
+        if len(m.id.split()) > 3:
+            assert _HANGUL.search(m.string), f"{m.context} is not in Korean"
+
+
 # --- the release --------------------------------------------------------------------------
 def test_does_the_korean_release_match_the_english_one_cell_for_cell():
     english, korean = load(ENGLISH), load(KOREAN)
