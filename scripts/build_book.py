@@ -26,7 +26,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
 BIN = Path(sys.executable).parent
-KO_TITLE = "합성곱 신경망, 직접 만들며 배우기"
+KO_LOCALE = ROOT / "locale" / "ko" / "LC_MESSAGES"
+# the footer is configuration (_config.yml: html.extra_footer), not page text
+KO_FOOTER = ("<p>이 강의의 코드와 글은 직접 쓴 것입니다. "
+             '<a href="https://d2l.ai">Dive into Deep Learning</a>(Zhang 외)과 인용한 논문에서 '
+             "가져온 사실과 수치는 쓰인 곳에 출처를 밝혔습니다.</p>")
 # settings whose paths are relative to the configuration file's folder
 _PATH_KEYS = ("html_extra_path", "html_static_path", "templates_path", "locale_dirs")
 
@@ -43,7 +47,10 @@ def korean_config() -> Path:
     """_config.yml with ``language: ko``, written to _build/ with its paths made absolute
     (Jupyter Book reads paths relative to the configuration file)."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config["title"] = KO_TITLE
+    config["title"] = _translated("book/intro", config["title"])  # the landing page's h1
+    config["html"]["extra_footer"] = KO_FOOTER
+    config["sphinx"]["config"].setdefault("html_theme_options", {})["search_bar_text"] = \
+        "이 책에서 검색..."
     for key in ("logo",):
         config[key] = str(ROOT / config[key])
     config["html"]["favicon"] = str(ROOT / config["html"]["favicon"])
@@ -60,13 +67,14 @@ def korean_config() -> Path:
 
 
 def compile_catalogs() -> None:
-    """The book's catalogs, .po to .mo, for the Korean build. Sphinx's own compiling is off
+    """The book's catalogs and the theme's strings (sphinx.po), .po to .mo, for the Korean
+    build. Sphinx's own compiling is off
     (``gettext_auto_build: false``): it would compile every catalog under locale/, the
     grader's too, whose headers are not Sphinx's business."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
-    for po in sorted((ROOT / "locale" / "ko" / "LC_MESSAGES" / "book").glob("*.po")):
+    for po in [KO_LOCALE / "sphinx.po", *sorted((KO_LOCALE / "book").glob("*.po"))]:
         with po.open("rb") as f:
             catalog = read_po(f)
         for message in catalog:
@@ -85,10 +93,32 @@ def _numbered_title(msgid: str, msgstr: str) -> str:
     return msgstr
 
 
+def _translated(page: str, text: str) -> str:
+    """``text``'s translation in ``page``'s catalog (the English if it has none)."""
+    from babel.messages.pofile import read_po
+
+    with (KO_LOCALE / f"{page}.po").open("rb") as f:
+        message = read_po(f).get(text)
+    return message.string if message and message.string and not message.fuzzy else text
+
+
+def korean_toc() -> Path:
+    """_toc.yml with its part captions in Korean (they come from the toc, not a page; the
+    root page's catalog holds them)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc.get("parts", []):
+        part["caption"] = _translated("book/intro", part["caption"])
+    path = BUILD / "ko-config" / "_toc.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(toc, allow_unicode=True, sort_keys=False))
+    return path
+
+
 def build() -> None:
     _jupyter_book()
     compile_catalogs()
-    _jupyter_book("--config", str(korean_config()), "--path-output", str(BUILD / "ko"))
+    _jupyter_book("--config", str(korean_config()), "--toc", str(korean_toc()),
+                  "--path-output", str(BUILD / "ko"))
     target = BUILD / "html" / "ko"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(BUILD / "ko" / "_build" / "html", target)
