@@ -28,7 +28,6 @@ KEEP = "keep-english:"
 _CODE = re.compile(r"`[^`]+`")
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$", re.S)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
-_ROLE = re.compile(r"\{[a-z][a-z:-]*\}`")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -39,16 +38,26 @@ def _messages(path: Path):
     return [m for m in catalog if m.id]
 
 
+_ROLE_SPAN = re.compile(r"(\{[a-z][a-z:-]*\})`([^`]*)`")
+
+
+def _role_target(content: str) -> str:
+    """A role's target: ``text <target>`` keeps only the target (the text is prose)."""
+    explicit = re.search(r"<([^<>]+)>\s*$", content)
+    return explicit.group(1) if explicit else content
+
+
 def _markup(text: str) -> set[str]:
-    return ({m.group(0) for m in _CODE.finditer(text)}
-            | {m.group(0) for m in _MATH.finditer(text)}
-            | {m.group(1) for m in _LINK.finditer(text)}
-            | {m.group(0) for m in _ROLE.finditer(text)})
+    roles = {f"{m.group(1)}{_role_target(m.group(2))}" for m in _ROLE_SPAN.finditer(text)}
+    rest = _ROLE_SPAN.sub(" ", text)
+    return ({m.group(0) for m in _CODE.finditer(rest)}
+            | {m.group(0) for m in _MATH.finditer(rest)}
+            | {m.group(1) for m in _LINK.finditer(rest)} | roles)
 
 
 def _prose(text: str) -> list[str]:
     """The English words left once code, formulas and link targets are taken out."""
-    for pattern in (_CODE, _MATH, _LINK, _ROLE):
+    for pattern in (_ROLE_SPAN, _CODE, _MATH, _LINK):
         text = pattern.sub(" ", text)
     return _WORD.findall(text)
 
