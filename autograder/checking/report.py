@@ -6,6 +6,7 @@ probe wins, and arrays are decoded only through ``wire.decode_array``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,8 +129,7 @@ class Report:
             return _("your code did not finish within the {limit} s limit for this part (an "
                      "endless loop, or a very slow one?)").format(limit=f"{self.limit_s:g}")
         if o.protocol_error:
-            return _("your code's results were cut short: {problem}").format(
-                problem=o.protocol_error)
+            return _cut_short(o.protocol_error)
         if not self.ended:
             if o.exit_code is not None and o.exit_code < 0:
                 if -o.exit_code in _SIGNALS:
@@ -139,6 +139,24 @@ class Report:
             return _("the process running your code stopped early (exit code {code}); does "
                      "it call exit() or os._exit()?").format(code=o.exit_code)
         return None
+
+
+# What the pool and the frame parser say when a report is cut (in English, for the logs),
+# and the same for the student, in the current language; any other problem is quoted.
+_CUT = ((re.compile(r"the report exceeded (?P<limit>\d+) bytes and was cut off"),
+         N_("your code's results were cut short: the report exceeded {limit} bytes and was "
+            "cut off")),
+        (re.compile(r"the worker's report ends in a partial frame"),
+         N_("your code's results were cut short: the worker's report ends in a partial "
+            "frame")))
+
+
+def _cut_short(problem: str) -> str:
+    for pattern, message in _CUT:
+        match = pattern.fullmatch(problem)
+        if match:
+            return translate(message).format(**match.groupdict())
+    return _("your code's results were cut short: {problem}").format(problem=problem)
 
 
 def parse_report(outcome: JobOutcome, known_probes: set[int], limit_s: float) -> Report:
