@@ -268,7 +268,7 @@ def test_do_the_checks_keep_their_meaning_in_korean(checks_graded):
     flipped = ko["corr2d__flipped_kernel"]["parts"][0]["feedback"]
     assert "교차상관" in flipped and "합성곱" in flipped
     relu = next(p for p in ko["residual__relu_before_add"]["parts"] if p["name"] == "residual")
-    assert "F.relu(Y + X)" in relu["feedback"] and "잔차 연결" in relu["feedback"]
+    assert "F.relu(Y + X)" in relu["feedback"] and "지름길 연결" in relu["feedback"]
     library = ko["corr2d__calls_f_conv2d"]["parts"][0]["feedback"]
     assert "conv2d(2번째 줄)" in library
 
