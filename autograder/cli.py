@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                         "notebook's metadata names, cnn_course.language, else en)")
     g.add_argument("--force", action="store_true",
                    help="regrade submissions whose earlier results are still valid")
+    g.add_argument("--gpu-jobs", type=int, metavar="N",
+                   help="training jobs to run at once on each GPU (default: as many as its "
+                        "memory holds and the cores can feed), each sandbox bound to one GPU")
     d = g.add_argument_group("grading on a Dask cluster (see autograder/README.md)")
     d.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="local: sandboxed workers on this machine (default); dask: one task "
@@ -112,6 +115,8 @@ def _check_args(args: argparse.Namespace) -> str:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.gpu_jobs is not None and args.gpu_jobs < 1:
+        raise UsageError("--gpu-jobs must be at least 1")
     if args.gradebook and importlib.util.find_spec("nbgrader") is None:
         raise UsageError("--gradebook needs nbgrader, which is not installed here")
     if args.timeout is not None and not 0 < args.timeout <= MAX_TIMEOUT_S:
@@ -182,7 +187,7 @@ def _grade(args: argparse.Namespace) -> int:
                       progress=_Progress(), parts=_chosen_parts(args.parts),
                       language=args.lang,
                       executor=args.executor, scheduler=args.scheduler, tls=_tls(args),
-                      insecure=args.insecure)
+                      insecure=args.insecure, gpu_jobs=args.gpu_jobs)
     try:
         run, results = grade(assignment, list(args.submissions), args.out, options)
     except OutputLockedError as exc:

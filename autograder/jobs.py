@@ -76,6 +76,7 @@ class Job:
     # sandbox/inside/provenance.py: from cell number ``answer_from`` on, imports of ``refused``
     # modules fail (all of them when ``strict``, else those student code asks for)
     guard: Mapping[str, Any] = field(default_factory=dict)
+    uses_gpu: bool = False           # a worker with a GPU slot gives it its device and share
 
     def to_wire(self, seccomp: bool, dedicated_uid: bool) -> dict[str, Any]:
         """The ``job`` frame's JSON; the worker's facts decide seccomp and RLIMIT_NPROC."""
@@ -95,3 +96,4 @@ class RunSettings:
     timeout_s: float | None = None   # --timeout: replaces the checks' own wall-clock limits
     cache_dir: Path | None = None    # reference runs; None: a temporary folder
     language: str | None = None      # --lang: every submission's; None: its notebook's own
+    gpu_sharing: int = 1             # training jobs packed on one GPU at once (time limits)

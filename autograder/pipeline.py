@@ -60,6 +60,7 @@ class Options:
     scheduler: str | None = None        # dask: a running scheduler; None: a LocalCluster here
     tls: Any = None                     # dask: executors.dask_executor.TLSFiles
     insecure: bool = False              # dask: allow plain tcp:// off loopback
+    gpu_jobs: int | None = None         # training jobs packed per GPU; None: from its memory
 
 
 def _sweep_stale_temp() -> None:
@@ -236,7 +237,7 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
             assignment, source, settings, options.course_root, options.jobs,
             options.isolation, default_private_dirs(out_dir, options.course_root, workdir,
                                                     *paths),
-            chosen_out, options.parts, options.device))
+            chosen_out, options.parts, options.device, options.gpu_jobs))
         recorder.book = wait_book()
         for i in sorted(finished):  # reused and unreadable ones: filed (again) first
             recorder.record(finished[i])

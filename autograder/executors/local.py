@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +40,7 @@ class RunContext:
     left_out: tuple[LeftOut, ...]      # parts this run leaves out (with --parts)
     parts: tuple[str, ...] | None = None
     device_asked: str | None = None    # --device / Options.device: None lets each machine pick
+    gpu_jobs: int | None = None        # --gpu-jobs: training jobs per GPU; None: from memory
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,25 @@ class Started:
     isolation: dict
     profile: dict
     left_out: tuple[LeftOut, ...]
+
+
+_DEFAULT_GPU_JOB_BYTES = 8 << 30  # a part that does not say what one job needs
+
+
+def plan_gpus(graded: list, settings: RunSettings, gpu_jobs: int | None,
+              devices: list | None = None) -> tuple:
+    """One slot per sandboxed worker that trains on a GPU (``gpus.plan_gpu_slots``), or
+    none when no graded part uses the GPU or there is none."""
+    from ..gpus import detect_gpus, plan_gpu_slots
+    from ..scheduling import usable_cores
+
+    on_gpu = [p for p in graded if p.uses_gpu(settings)]
+    if not on_gpu:
+        return ()
+    threads = max(p.limits.threads for p in on_gpu)
+    memory = max(p.gpu_memory_bytes(settings) for p in on_gpu) or _DEFAULT_GPU_JOB_BYTES
+    return tuple(plan_gpu_slots(detect_gpus() if devices is None else devices,
+                                usable_cores(), threads, memory, gpu_jobs))
 
 
 def in_background(fn: Callable[[], object]) -> Callable[[], object]:
@@ -81,20 +101,26 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.pool: WorkerPool | None = None
         self.prepared: PreparedAssignment | None = None
+        self.gpu_slots: tuple = ()
 
     def start(self, ctx: RunContext) -> Started:
         """Start the workers while the assignment is prepared (torch imports in both at
         once); no workers when no part is left to grade."""
         t0 = time.monotonic()
-        wait_prepared = in_background(lambda: prepare_assignment(
-            ctx.assignment, ctx.settings, ctx.course_root, ctx.source, ctx.left_out))
         graded = [p for p in ctx.assignment.parts
                   if all(p.name != q.name for q in ctx.left_out)]
+        self.gpu_slots = plan_gpus(graded, ctx.settings, ctx.gpu_jobs)
+        settings = ctx.settings
+        if self.gpu_slots:
+            settings = replace(settings, gpu_sharing=self.gpu_slots[0].sharing)
+        wait_prepared = in_background(lambda: prepare_assignment(
+            ctx.assignment, settings, ctx.course_root, ctx.source, ctx.left_out))
         try:
             if graded:
                 self.pool = WorkerPool(max(1, ctx.jobs), choose_method(ctx.isolation),
                                        ctx.private,
-                                       gpu=any(p.uses_gpu(ctx.settings) for p in graded))
+                                       gpu=any(p.uses_gpu(settings) for p in graded),
+                                       gpu_slots=self.gpu_slots)
             self.prepared = wait_prepared()
         except BaseException:
             self.close()
@@ -103,13 +129,16 @@ class LocalExecutor:
         isolation = (self.pool.isolation().to_dict() if self.pool else
                      {"method": None, "notes": ["no part left to grade"]})
         facts = {k: v for p in self.prepared.parts for k, v in p.facts.items()}
+        if self.gpu_slots:
+            facts["gpu_slots"] = [s.to_dict() for s in self.gpu_slots]
         return Started(isolation, {**facts, "executor": {"name": self.name}},
                        self.prepared.left_out)
 
     def grade(self, items: list[tuple[int, Submission]], on_result: OnResult,
               jobs: int) -> None:
-        memo, slots = Memo(), Slots()
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
+        memo, slots = Memo(), Slots(gpus=max(1, len(self.gpu_slots)))
+        workers = len(self.pool.workers) if self.pool else 1
+        with ThreadPoolExecutor(max_workers=max(1, jobs, workers)) as executor:
             futures = {executor.submit(grade_submission, sub, self.prepared, self.pool, memo,
                                        slots): i for i, sub in items}
             for future in as_completed(futures):

@@ -57,7 +57,8 @@ class Prepared:
                  "paths": package_folders(self.part.refused_imports),
                  "strict": self.part.strict_imports}
         return Job(self.part.name, self.part.driver, self.part.object_name, cells,
-                   self.limits, self.fields, self.blobs, self.profile, self.env, guard)
+                   self.limits, self.fields, self.blobs, self.profile, self.env, guard,
+                   self.uses_gpu)
 
     def score(self, report: Report) -> PartResult:
         return self.part.score(report, self)
@@ -97,6 +98,10 @@ class Part:
     def uses_gpu(self, settings: RunSettings) -> bool:
         """Whether this part's jobs run on the GPU in this run (the sandbox then binds it)."""
         return False
+
+    def gpu_memory_bytes(self, settings: RunSettings) -> int:
+        """GPU memory one job of this part needs (packing several on a GPU); 0: unknown."""
+        return 0
 
     def run_limits(self, settings: RunSettings) -> Limits:
         """The declared limits, with --timeout in force unless the part keeps its own."""

@@ -43,6 +43,7 @@ class TrainingRun:
     reference: dict
     raw: Path                  # the folder of the raw Fashion-MNIST files
     time_limit: float          # seconds of training a submission may use
+    gpu_sharing: int = 1       # training jobs packed on one GPU; the limit allows for them
 
 
 def _floats(value: Any, limit: int = 1000) -> list[float] | None:
@@ -121,6 +122,10 @@ class ResidualTraining(Part):
     def uses_gpu(self, settings: RunSettings) -> bool:
         return training.select_profile(settings.profile, settings.device).device == "cuda"
 
+    def gpu_memory_bytes(self, settings: RunSettings) -> int:
+        return int(training.select_profile(settings.profile, settings.device).gpu_memory_gib
+                   * 2**30)
+
     def prepare(self, points: float, settings: RunSettings) -> Prepared:
         """Train the reference block (or read its cached result) under the run's profile."""
         profile = training.select_profile(settings.profile, settings.device)
@@ -128,7 +133,11 @@ class ResidualTraining(Part):
         cache = Path(os.environ.get(_CACHE_ENV) or settings.cache_dir
                      or Path(tempfile.gettempdir()) / "autograder-reference")
         reference = reference_result(profile, cache)
-        run = TrainingRun(profile, reference, raw, profile.time_limit(reference.get("seconds")))
+        # The reference trains alone; a job packed with others on one GPU is slowed by
+        # them, so its limit grows with their number (and the feedback says so).
+        sharing = max(1, settings.gpu_sharing) if profile.device == "cuda" else 1
+        run = TrainingRun(profile, reference, raw,
+                          profile.time_limit(reference.get("seconds")) * sharing, sharing)
         limits = Limits(**{**asdict(self.limits), "timeout_s": run.time_limit + _STARTUP_S,
                            "memory_bytes": 0 if profile.device == "cuda" else _CPU_MEMORY})
         facts = {"training": {"profile": profile.name, "description": profile.describe(),
@@ -136,7 +145,8 @@ class ResidualTraining(Part):
                               "reference_val_acc": round(float(reference["val_acc"]), 4),
                               "reference_seconds": round(float(reference["seconds"]), 2),
                               "time_limit_s": round(run.time_limit, 1),
-                              "pass_fraction": profile.pass_fraction}}
+                              "pass_fraction": profile.pass_fraction,
+                              "gpu_sharing": sharing}}
         fields = {"module": "training", "function": "train_resnet",
                   "kwargs": {"time_limit": run.time_limit, "ship_weights": True}}
         return Prepared(self, points, limits, fields, (), asdict(profile),
@@ -225,5 +235,11 @@ class ResidualTraining(Part):
         png = scoring.curve_png(result, run.reference)
         if not scoring.curve_has_words():
             alt += " " + scoring.curve_legend()
-        return PartResult(total.name, total.score, total.max_score, total.feedback,
+        feedback = total.feedback
+        if run.gpu_sharing > 1:
+            feedback += " " + _("{jobs} training jobs shared the GPU while yours ran, so its "
+                                "time limit ({limit} s) is {jobs} times the limit of a run "
+                                "alone; the reference block was timed alone.").format(
+                jobs=run.gpu_sharing, limit=f"{run.time_limit:.0f}")
+        return PartResult(total.name, total.score, total.max_score, feedback,
                           total.checks, figures=(Figure(png, alt),))

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from ..gpus import GPUSlot, device_nodes
+
 __all__ = ["METHODS", "Isolation", "Launch", "plan_launch", "available_methods",
            "choose_method", "inside_files", "INSIDE"]
 
@@ -240,9 +242,13 @@ def _bwrap_argv(keep: list[str], files: list[Path], tmp_bytes: int, uid: int | N
                    "--tmp", "/tmp", "--kill-all", *_path_args()]
 
 
-def gpu_device_nodes() -> tuple[str, ...]:
-    """The NVIDIA device nodes a CUDA process needs (all of them, for now)."""
-    return tuple(sorted(glob.glob("/dev/nvidia*")))
+def gpu_device_nodes(gpu: bool | GPUSlot) -> tuple[str, ...]:
+    """The NVIDIA device nodes a worker binds: its own GPU's and the control nodes when it
+    was given a slot, all of them when it was only told to use the GPU."""
+    if not gpu:
+        return ()
+    return device_nodes(gpu if isinstance(gpu, GPUSlot) else None,
+                        glob.glob("/dev/nvidia*"))
 
 
 def _path_args() -> list[str]:
@@ -251,7 +257,7 @@ def _path_args() -> list[str]:
 
 def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
                 extra_files: tuple[Path, ...] = (), tmp_bytes: int = 64 << 20,
-                gpu: bool = False) -> Launch:
+                gpu: bool | GPUSlot = False) -> Launch:
     """The command that starts worker number ``slot`` under ``method``.
 
     ``private`` lists folders the worker must not see (course, output, submissions);
@@ -268,8 +274,7 @@ def plan_launch(method: str, slot: int, private: list[str | os.PathLike],
     uid = _BASE_UID + (os.getpid() % 0x10000) * 64 + slot if root else None
     keep = _keep_paths()
     if method == "bwrap":
-        argv = _bwrap_argv(keep, files, tmp_bytes, uid, python,
-                           gpu_device_nodes() if gpu else ())
+        argv = _bwrap_argv(keep, files, tmp_bytes, uid, python, gpu_device_nodes(gpu))
         visible = tuple(k for k in (*_SYSTEM_DIRS, *keep) if os.path.exists(k))
         return Launch(argv, env, method, uid, ("everything except " + ", ".join(visible),))
     # Without bwrap the worker runs from a world-readable copy of its files, so that a

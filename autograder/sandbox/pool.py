@@ -16,10 +16,11 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import WorkerStartError
+from ..gpus import GPUSlot
 from ..jobs import Job
 from . import launch as sandbox
 from .inside import wire
@@ -74,7 +75,7 @@ class Worker:
     """One sandboxed fork server."""
 
     def __init__(self, slot: int, method: str, private: list, extra_files: tuple = (),
-                 tmp_bytes: int = 64 << 20, gpu: bool = False):
+                 tmp_bytes: int = 64 << 20, gpu: bool | GPUSlot = False):
         self.slot, self.method, self.gpu = slot, method, gpu
         self.private, self.extra_files, self.tmp_bytes = private, extra_files, tmp_bytes
         self.proc: subprocess.Popen | None = None
@@ -156,6 +157,8 @@ class Worker:
     def run(self, job: Job) -> JobOutcome:
         """Send one job and wait for its ``done`` frame (the job's limit plus a backstop).
         The report may be as long as the job's ``result_bytes``, no more and no less."""
+        if isinstance(self.gpu, GPUSlot) and job.uses_gpu:  # its share of its GPU only
+            job = replace(job, env={**job.env, **self.gpu.env()})
         limits, iso = job.limits, self.isolation()
         deadline = time.monotonic() + limits.timeout_s + _BACKSTOP_S
         max_result = limits.result_bytes
@@ -212,8 +215,13 @@ class WorkerPool:
     """``size`` workers started in parallel; ``run`` borrows one and replaces it if it broke."""
 
     def __init__(self, size: int, method: str, private: list, extra_files: tuple = (),
-                 gpu: bool = False):
-        self.workers = [Worker(i, method, private, extra_files, gpu=gpu) for i in range(size)]
+                 gpu: bool = False, gpu_slots: tuple[GPUSlot, ...] = ()):
+        """``gpu_slots``: one per worker (``gpus.plan_gpu_slots``), each binding one GPU;
+        without them ``gpu`` lets every worker see every GPU."""
+        self.gpu_slots = tuple(gpu_slots)
+        self.workers = [Worker(i, method, private, extra_files,
+                               gpu=gpu_slots[i] if i < len(gpu_slots) else gpu)
+                        for i in range(max(size, len(gpu_slots)))]
         self._free: queue.Queue[Worker] = queue.Queue()
         # Launch from this thread: bwrap's --die-with-parent follows the launching thread.
         try:

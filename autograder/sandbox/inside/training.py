@@ -11,6 +11,7 @@ standard library, torch and the course's own ``cnncourse``.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 
@@ -143,9 +144,12 @@ def _data(profile: Profile, result: dict):
             result["message"] = "the GPU profile was chosen but no CUDA device is visible"
             return None
         total = torch.cuda.get_device_properties(0).total_memory
-        if profile.gpu_memory_gib:
-            torch.cuda.set_per_process_memory_fraction(
-                min(1.0, profile.gpu_memory_gib * 2**30 / total))
+        # the profile's cap, or less: the share of a GPU that this job was packed into
+        caps = [profile.gpu_memory_gib * 2**30] if profile.gpu_memory_gib else []
+        if os.environ.get("CNN_GPU_MEMORY_BYTES", "").isdigit():
+            caps.append(int(os.environ["CNN_GPU_MEMORY_BYTES"]))
+        if caps:
+            torch.cuda.set_per_process_memory_fraction(min(1.0, min(caps) / total))
     try:  # no download here: the worker has no network, and the grader checked the files
         return FashionMNIST(batch_size=profile.batch_size,
                             resize=(profile.resize, profile.resize),
