@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--assignment", action="append", help="assignment id (default: all)")
     r.add_argument("--no-execute", action="store_true",
                    help="do not run the released notebook to store its outputs")
+    from .export.commands import add_parsers as add_export_parsers
+
+    add_export_parsers(sub)  # export --format ..., bundle gradescope
     return parser
 
 
@@ -250,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _logging(args.verbose)
     try:
+        if args.command in ("export", "bundle"):
+            from .export.commands import run as run_export
+
+            return run_export(args)
         return _grade(args) if args.command == "grade" else _release(args)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
