@@ -56,7 +56,7 @@ def read_roster(path: Path, key: str) -> tuple[list[str], list[dict[str, str]]]:
         raise UsageError(f"the roster {path} has no column {', '.join(map(repr, missing))}; "
                          f"it has {', '.join(map(repr, header))} (use Canvas's gradebook "
                          "export, or --roster-key to name the column to join on)")
-    students = [dict(zip(header, (c.strip() for c in row))) for row in rows[1:]
+    students = [dict(zip(header, (c.strip() for c in row), strict=False)) for row in rows[1:]
                 if row and row[0].strip() not in ("Points Possible", "")]
     _check_unique(path, students, key)
     return header, students

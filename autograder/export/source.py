@@ -25,7 +25,7 @@ from ..errors import UsageError
 from ..intake.submissions import safe_file_name
 from ..output.results import CheckResult, PartResult, SubmissionResult
 
-__all__ = ["Entry", "GradingOutput", "load", "late_line", "nbgrader_timestamp",
+__all__ = ["Entry", "GradingOutput", "load", "late_line", "nbgrader_timestamp", "beside",
            "check_points", "gated"]
 
 _REQUIRED = ("student_id", "parts", "max_total")
@@ -162,9 +162,10 @@ def late_line(entry: Entry) -> str | None:
         hours=hours)
 
 
-def nbgrader_timestamp(entry: Entry, now: datetime | None = None) -> str:
+def nbgrader_timestamp(entry: Entry, bases: tuple[Path, ...] = (),
+                       now: datetime | None = None) -> str:
     """The submission's time as nbgrader writes timestamp.txt (UTC, microseconds)."""
-    exact = _timestamp_beside(entry)  # nbgrader matches feedback on this very string
+    exact = _timestamp_beside(entry, bases)  # nbgrader matches feedback on this very string
     if exact:
         return exact
     stamp = entry.timestamp
@@ -186,13 +187,25 @@ def _parse_nbgrader(text: str) -> datetime:
     raise ValueError(text)
 
 
-def _timestamp_beside(entry: Entry) -> str | None:
-    """nbgrader's timestamp.txt beside the graded notebook (its submitted/ layout)."""
-    source = Path(entry.result.source) if entry.result.source else None
-    stamp = source.parent / "timestamp.txt" if source else None
-    if stamp and stamp.is_file():
-        return stamp.read_text(encoding="utf-8", errors="replace").strip() or None
+def beside(entry: Entry, name: str, bases: tuple[Path, ...] = ()) -> Path | None:
+    """The file ``name`` beside the graded notebook (nbgrader's submitted/ layout keeps
+    timestamp.txt and submission_secret.txt there). A relative source is tried against the
+    working folder, then each of ``bases`` (the course folder)."""
+    if not entry.result.source:
+        return None
+    source = Path(entry.result.source)
+    for base in (Path.cwd(), *bases) if not source.is_absolute() else (Path("/"),):
+        path = base / source.parent / name
+        if path.is_file():
+            return path
     return None
+
+
+def _timestamp_beside(entry: Entry, bases: tuple[Path, ...] = ()) -> str | None:
+    """nbgrader's timestamp.txt beside the graded notebook, as it is written."""
+    stamp = beside(entry, "timestamp.txt", bases)
+    return (stamp.read_text(encoding="utf-8", errors="replace").strip() or None) if stamp \
+        else None
 
 
 def check_points(part: PartResult) -> list[tuple[CheckResult, float, float]]:
@@ -203,10 +216,10 @@ def check_points(part: PartResult) -> list[tuple[CheckResult, float, float]]:
     if not weight:
         return []
     shares = [part.max_score * c.weight / weight for c in part.checks]
-    won = sum(s for s, c in zip(shares, part.checks) if c.passed)
+    won = sum(s for s, c in zip(shares, part.checks, strict=True) if c.passed)
     scale = part.score / won if won else 0.0
     return [(c, round(s * scale, 4) if c.passed else 0.0, round(s, 4))
-            for c, s in zip(part.checks, shares)]
+            for c, s in zip(part.checks, shares, strict=True)]
 
 
 def gated(part: PartResult) -> bool:
