@@ -93,28 +93,29 @@ def _csv(rows: list[list[str]]) -> str:
 
 
 def _join(run: GradingOutput, students: list[dict[str, str]], key: str):
-    by_key = {s[key].casefold(): s for s in students if s.get(key)}
-    grades, unmatched, matched = [], [], set()
+    """Grade rows in the roster's order, and every row that could not be joined."""
+    entries = {e.student_id.strip().casefold(): e for e in run.entries}
+    grades, unmatched, used = [], [], set()
+    for s in students:
+        entry = entries.get(s.get(key, "").casefold()) if s.get(key) else None
+        if entry is None:
+            unmatched.append(["student without a grade", "", s["Student"], s.get(key, ""),
+                              "", "no graded submission for this student"])
+        elif not entry.result.graded:
+            used.add(entry.student_id)
+            unmatched.append(["not graded", entry.student_id, s["Student"], s[key], "",
+                              entry.result.error or ""])
+        else:
+            used.add(entry.student_id)
+            grades.append([s[c] for c in COLUMNS] + [fmt(entry.score)])
     for e in run.entries:
-        student = by_key.get(e.student_id.strip().casefold())
-        if student is None:
+        if e.student_id not in used:
             unmatched.append(["grade without a student", e.student_id, "", "",
                               fmt(e.score) if e.result.graded else "",
                               f"no roster row has {key} = {e.student_id!r}"])
-            continue
-        matched.add(id(student))
-        if not e.result.graded:
-            unmatched.append(["not graded", e.student_id, student["Student"], student[key],
-                              "", e.result.error or ""])
-            continue
-        grades.append([student[c] for c in COLUMNS] + [fmt(e.score)])
     for d in run.duplicates:
         unmatched.append(["duplicate submission", d.student_id, "", "", "",
                           f"a second file for this id ({d.result.source}); not exported"])
-    for s in students:
-        if id(s) not in matched:
-            unmatched.append(["student without a grade", "", s["Student"], s.get(key, ""),
-                              "", "no graded submission for this student"])
     return grades, unmatched
 
 
