@@ -64,9 +64,9 @@ def test_does_every_marked_message_have_a_korean_translation_and_nothing_else():
     missing = [m for m in messages if m not in entries or not entries[m].msgstr
                or not all(s.strip() for s in entries[m].msgstr)]
     fuzzy = [m for m in messages if m in entries and entries[m].fuzzy]
-    fields = [m for m, msg in messages.items() if m in entries and any(
-        tool.placeholders(s) != tool.placeholders(m) for s in entries[m].msgstr)
-        or (msg.plural and tool.placeholders(msg.plural) != tool.placeholders(m))]
+    fields = [m for m, msg in messages.items() if m in entries and any(  # each field, once
+        set(tool.placeholders(s)) != set(tool.placeholders(m)) for s in entries[m].msgstr)
+        or (msg.plural and set(tool.placeholders(msg.plural)) != set(tool.placeholders(m)))]
     english = [m for m in messages if m in entries and _has_words(m)
                and not any(HANGUL.search(s) for s in entries[m].msgstr)]
     stale = sorted(set(entries) - set(messages))
@@ -300,8 +300,9 @@ def test_does_the_metadata_choose_korean_and_the_flag_override_it(tmp_path):
         assert '<html lang="ko">' in page and not english_runs(page_text(page)), sid
     training = next(p for p in got["detached_ko"]["parts"] if p["name"] == "residual_training")
     assert training["score"] == 0.0 and training["feedback"].startswith("점수에 반영하지")
-    passed = next(p for p in got["solution_ko"]["parts"] if p["name"] == "residual_training")
-    assert passed["feedback"].startswith("통과: 검증 정확도")
+    trained = next(p for p in got["solution_ko"]["parts"] if p["name"] == "residual_training")
+    # passed, or (on a machine too busy for the time budget) the Korean reason it did not
+    assert trained["feedback"].startswith(("통과: 검증 정확도", "검증 정확도는")), trained
 
     flag_out = tmp_path / "flag"
     forced = cli_grade(subs, flag_out, "--lang", "en", "--parts", "corr2d")
