@@ -38,7 +38,7 @@ def _find(submission: Path, notebook: str) -> tuple[Path | None, str]:
         return None, _("Your submission holds no notebook (.ipynb). Upload {notebook}.").format(
             notebook=notebook)
     return None, _("Your submission holds {count} notebooks and none is named {notebook}; "
-                   "upload only {notebook}.").format(count=len(found), notebook=notebook)
+                   "upload that notebook only.").format(count=len(found), notebook=notebook)
 
 
 def _failed(message: str, details: str = "") -> dict[str, Any]:
