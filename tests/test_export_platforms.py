@@ -164,3 +164,24 @@ def test_does_a_submission_without_a_notebook_get_a_result_that_says_so(bundle, 
     data = _run_autograder(root)
     assert data["score"] == 0 and data["tests"] == []
     assert "no notebook" in data["output"] and "assignment1.ipynb" in data["output"]
+
+
+@pytest.mark.data
+def test_does_prairielearn_get_the_real_training_curve(tmp_path):
+    """The solution graded with every part (the training part's quick profile): its
+    PrairieLearn results carry the feedback page's training-curve PNG as a data URL."""
+    import base64
+
+    shutil.copyfile(SOLUTION, tmp_path / "alice.ipynb")
+    _run([sys.executable, "-m", "autograder", "grade", "--assignment", "assignment1",
+          "--out", tmp_path / "graded", tmp_path / "alice.ipynb"], REPO, CNN_QUICK="1")
+    _run([sys.executable, "-m", "autograder", "export", "--format", "prairielearn", "--out",
+          tmp_path / "pl", tmp_path / "graded"], REPO)
+    data = json.loads((tmp_path / "pl/alice/results.json").read_text())
+    assert data["score"] == 1.0 and len(data["images"]) == 1
+    image = data["images"][0]
+    assert set(image) == {"label", "url"} and "ResNet-18" in image["label"]
+    prefix = "data:image/png;base64,"
+    assert image["url"].startswith(prefix)
+    assert base64.b64decode(image["url"][len(prefix):])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len((tmp_path / "pl/alice/results.json").read_bytes()) < 1_000_000
