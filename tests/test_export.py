@@ -349,3 +349,24 @@ def test_does_a_failure_midway_leave_the_old_export_untouched(graded, tmp_path, 
         exports.export("gradescope", graded, out, exports.Settings())
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert not [p for p in tmp_path.iterdir() if ".export-tmp-" in p.name]
+
+
+def test_is_a_submission_that_could_not_be_graded_exported_as_such(tmp_path):
+    (tmp_path / "broken.ipynb").write_text("{")
+    proc = run_cli("grade", "--assignment", "assignment1", "--out", tmp_path / "out",
+                   "--parts", "corr2d", tmp_path / "broken.ipynb")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = results(tmp_path / "out")["broken"]["error"]
+    export("gradescope", tmp_path / "out", tmp_path / "gs")
+    gs = json.loads((tmp_path / "gs/broken/results.json").read_text())
+    assert set(gs) == GRADESCOPE_TOP and gs["score"] == 0 and gs["tests"] == []
+    assert "could not be graded" in gs["output"] and error in gs["output"]
+    export("prairielearn", tmp_path / "out", tmp_path / "pl")
+    pl = json.loads((tmp_path / "pl/broken/results.json").read_text())
+    assert pl["gradable"] is False and pl["score"] == 0 and pl["format_errors"] == [error]
+    roster = _roster(tmp_path / "roster.csv", [["Broken, Bo", "9", "S9", "broken", "A", ""]])
+    proc = export("canvas", tmp_path / "out", tmp_path / "cv", "--roster", roster,
+                  "--canvas-assignment", "Assignment 1 (12345)")
+    assert len((tmp_path / "cv/canvas_grades.csv").read_text().splitlines()) == 2
+    assert "not graded" in (tmp_path / "cv/unmatched.csv").read_text()
+    assert "not graded: broken" in proc.stderr

@@ -40,13 +40,16 @@ apt-get update
 apt-get install -y --no-install-recommends bubblewrap libseccomp2 ca-certificates curl \
     python3 python3-venv
 python3 -m venv "$ROOT/uv-env"
-"$ROOT/uv-env/bin/pip" install --quiet "uv==0.9.*"
-# the course's Python (3.11) and its pinned grading requirements, from PyPI / PyTorch's index
+"$ROOT/uv-env/bin/pip" install --quiet "uv==0.13.8"
+# the course's Python (3.11) and its pinned grading requirements, from PyPI / PyTorch's
+# index; the interpreter lives under $ROOT, not root's home, which the sandbox's
+# unprivileged uid cannot enter
+export UV_PYTHON_INSTALL_DIR="$ROOT/python"
 "$ROOT/uv-env/bin/uv" venv --python 3.11 "$ROOT/venv"
 VIRTUAL_ENV="$ROOT/venv" "$ROOT/uv-env/bin/uv" pip install \
     --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match \
     -r "$ROOT/source/requirements-grading.txt"
-chmod -R a+rX "$ROOT/venv" "$ROOT/source"   # the sandbox's unprivileged uid runs this Python
+chmod -R a+rX "$ROOT/python" "$ROOT/venv" "$ROOT/source"  # the sandbox's uid runs them
 # Fashion-MNIST for the training part, and the reference training run, once, here
 mkdir -p "$ROOT/data" "$ROOT/cache"
 cd "$ROOT/source/course"
