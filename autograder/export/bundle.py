@@ -50,6 +50,7 @@ VIRTUAL_ENV="$ROOT/venv" "$ROOT/uv-env/bin/uv" pip install \
     --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match \
     -r "$ROOT/source/requirements-grading.txt"
 chmod -R a+rX "$ROOT/python" "$ROOT/venv" "$ROOT/source"  # the sandbox's uid runs them
+chmod -R go-rwx "$ROOT/source/course/solutions"  # but never reads the source notebook
 # Fashion-MNIST for the training part, and the reference training run, once, here
 mkdir -p "$ROOT/data" "$ROOT/cache"
 cd "$ROOT/source/course"
