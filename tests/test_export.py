@@ -370,3 +370,14 @@ def test_is_a_submission_that_could_not_be_graded_exported_as_such(tmp_path):
     assert len((tmp_path / "cv/canvas_grades.csv").read_text().splitlines()) == 2
     assert "not graded" in (tmp_path / "cv/unmatched.csv").read_text()
     assert "not graded: broken" in proc.stderr
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--assignment", "nope"], "unknown assignment"),
+    (["--assignment", "assignment1", "--parts", "corr2d,corr3d"], "unknown part(s)"),
+])
+def test_is_a_bad_bundle_refused(extra, words, tmp_path, capsys):
+    zip_path = tmp_path / "autograder.zip"
+    assert cli.main(["bundle", "gradescope", *extra, "--out", str(zip_path)]) == 2
+    assert words in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
