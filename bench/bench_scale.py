@@ -21,7 +21,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,11 +30,12 @@ SETTINGS = [("local", 1), ("local", 2), ("dask", 1), ("dask", 2)]
 
 
 def grade(subs: Path, out: Path, executor: str, jobs: int, training: bool,
-          env: dict) -> tuple[float, dict]:
+          env: dict, isolation: str) -> tuple[float, dict]:
     parts = [] if training else ["--parts", "corr2d,pool2d,residual"]
     seconds = run([sys.executable, "-m", "autograder", "grade", "--assignment", "assignment1",
                    "--out", str(out), "--jobs", str(jobs), "--profile", "quick",
-                   "--executor", executor, *parts, str(subs)], ROOT, env)
+                   "--isolation", isolation, "--executor", executor, *parts, str(subs)],
+                  ROOT, env)
     return seconds, json.loads((out / "results.json").read_text())
 
 
@@ -45,6 +45,11 @@ def main() -> int:
                         help="submissions with the training part off (default 100)")
     parser.add_argument("--n-training", type=int, default=10,
                         help="submissions with the training part on (default 10)")
+    parser.add_argument("--isolation", default="auto",
+                        help="the same isolation method for every run (default: the "
+                             "strongest available; each row records which)")
+    parser.add_argument("--skip-training", action="store_true",
+                        help="only the runs with the training part off")
     args = parser.parse_args()
     print(f"# bench_scale, {datetime.datetime.now():%Y-%m-%d %H:%M}")
     print(f"# machine: {machine()}")
@@ -53,31 +58,34 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, CNN_AUTOGRADER_CACHE=str(tmp / "cache"))
-        for training, n in ((False, args.n), (True, args.n_training)):
+        runs = [(False, args.n)] + ([] if args.skip_training else [(True, args.n_training)])
+        for training, n in runs:
             subs = tmp / f"class-{n}-{training}"
             make_class(subs, n)
             if training:  # the reference run, once, outside the timings
                 warm = tmp / "warm"
                 make_class(warm, 1)
-                grade(warm / "submitted", tmp / "warm-out", "local", 1, True, env)
+                grade(warm / "submitted", tmp / "warm-out", "local", 1, True, env,
+                      args.isolation)
             base = {}
             for executor, jobs in SETTINGS:
                 out = tmp / f"out-{executor}-{jobs}-{training}"
-                start = time.perf_counter()
-                seconds, data = grade(subs / "submitted", out, executor, jobs, training, env)
+                seconds, data = grade(subs / "submitted", out, executor, jobs, training, env,
+                                      args.isolation)
                 graded = sum(s["error"] is None for s in data["submissions"])
                 if executor == "local":
                     base[jobs] = seconds
                 ratio = seconds / base[jobs] if jobs in base else float("nan")
                 rows.append((training, executor, jobs, n, graded, seconds, ratio,
-                             data["timing"]["worker_startup_s"], time.perf_counter() - start))
+                             data["timing"]["worker_startup_s"], data["isolation"]["method"]))
     print()
     print("| training | executor | workers | submissions | graded | wall s | per hour | "
-          "wall / local | start-up s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for training, executor, jobs, n, graded, seconds, ratio, startup, _ in rows:
+          "wall / local | start-up s | isolation |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for training, executor, jobs, n, graded, seconds, ratio, startup, method in rows:
         print(f"| {'on' if training else 'off'} | {executor} | {jobs} | {n} | {graded} | "
-              f"{seconds:.1f} | {n / seconds * 3600:,.0f} | {ratio:.2f} | {startup:.1f} |")
+              f"{seconds:.1f} | {n / seconds * 3600:,.0f} | {ratio:.2f} | {startup:.1f} | "
+              f"{method} |")
     return 0
 
 
