@@ -68,12 +68,14 @@ test-nbval: $(STAMP)
 	CNN_QUICK=1 $(PYTEST) -p no:cacheprovider --nbval book/ exercises/ \
 	  --nbval-sanitize-with .ci/nbval_sanitize.cfg --nbval-current-env -o testpaths= -o addopts=-ra
 
-# Debian packages the tests use: bubblewrap (the grader's sandbox), Chromium (browser test).
+# Debian packages the tests use: bubblewrap (the grader's sandbox), Chromium (browser test),
+# a Korean font (the Korean pages' screenshots, Korean words in the feedback's plots).
 system-deps:
-	@if command -v bwrap >/dev/null && command -v chromium >/dev/null; then exit 0; fi; \
+	@if command -v bwrap >/dev/null && command -v chromium >/dev/null && \
+	  [ -d /usr/share/fonts/truetype/nanum ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    bubblewrap chromium chromium-driver >/dev/null; \
+	    bubblewrap chromium chromium-driver fonts-nanum >/dev/null; \
 	else echo "note: bubblewrap/chromium missing and not root: sandbox falls back to rlimits," \
 	  "browser test is skipped"; fi
 
