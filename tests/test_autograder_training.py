@@ -163,6 +163,7 @@ def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch)
     submission scored 0."""
     from autograder import pipeline
     from autograder.assignments import get_assignment
+    from autograder.executors import local
     from autograder.sandbox import launch as sandbox
 
     from helpers import REPO, real_fashion_mnist
@@ -178,8 +179,8 @@ def test_are_the_data_links_made_before_the_workers_start(tmp_path, monkeypatch)
         seen["paths"] = sandbox._data_paths()
         raise Stop
 
-    monkeypatch.setattr(pipeline, "WorkerPool", pool_that_notes_what_it_would_bind)
-    monkeypatch.setattr(pipeline, "prepare_assignment", lambda *a, **k: None)  # no reference
+    monkeypatch.setattr(local, "WorkerPool", pool_that_notes_what_it_would_bind)
+    monkeypatch.setattr(local, "prepare_assignment", lambda *a, **k: None)  # no reference
     dest = tmp_path / "submitted" / "alice" / "assignment1"
     dest.mkdir(parents=True)
     (dest / "assignment1.ipynb").write_bytes(
