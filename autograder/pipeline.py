@@ -183,6 +183,12 @@ def _new_run(assignment: Assignment, part_names: tuple[str, ...], options: Optio
         "device": settings.device})
 
 
+def _device_asked(options: Options) -> str | None:
+    """The device the instructor chose (Options.device, or CNN_DEVICE); None lets each
+    machine of a cluster take its own default."""
+    return options.device or os.environ.get("CNN_DEVICE") or None
+
+
 def _open_executor(options: Options, settings: RunSettings):
     """This machine's workers, or a Dask cluster (reached, or refused, before anything is
     written)."""
@@ -237,7 +243,7 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
             assignment, source, settings, options.course_root, options.jobs,
             options.isolation, default_private_dirs(out_dir, options.course_root, workdir,
                                                     *paths),
-            chosen_out, options.parts, options.device, options.gpu_jobs))
+            chosen_out, options.parts, _device_asked(options), options.gpu_jobs))
         recorder.book = wait_book()
         for i in sorted(finished):  # reused and unreadable ones: filed (again) first
             recorder.record(finished[i])
