@@ -7,6 +7,7 @@ the real Fashion-MNIST and is skipped when it is absent.
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,25 @@ def test_is_a_dangling_link_from_a_moved_checkout_replaced(tmp_path, monkeypatch
     (raw / name).symlink_to(tmp_path / "gone" / name)
     data.find_raw_folder(tmp_path / "root", download=False)
     assert (raw / name).resolve() == (shared / name).resolve()
+
+
+def test_do_the_links_name_the_real_files_when_the_shared_copy_is_reached_by_a_link(
+        tmp_path, monkeypatch):
+    """A ../shared that is itself a link: the data root's links must not pass through it,
+    or they dangle in the grader's sandbox, which binds only the real folder."""
+    real = tmp_path / "real-shared"
+    fake_fashion_mnist(real)
+    via = tmp_path / "shared"
+    via.symlink_to(real)
+    monkeypatch.setattr(data, "_shared_copies", lambda: [via])
+    raw = tmp_path / "root" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    name = data.FILES["train"][0]
+    (raw / name).symlink_to(via / name)  # as an earlier version made it
+    data.find_raw_folder(tmp_path / "root", download=False)
+    for pair in data.FILES.values():
+        for n in pair:
+            assert Path(os.readlink(raw / n)) == (real / n).resolve(), n
 
 
 def test_does_a_complete_data_root_win_over_the_shared_copy(small_dataset, monkeypatch):
