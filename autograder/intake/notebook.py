@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import NotebookError
 from ..i18n import DEFAULT, _, notebook_language
+from .html_export import HTML_EXPORT, looks_like_html, notebook_from_html
 
 __all__ = ["NotebookError", "SourceNotebook", "Answers", "load_source", "parse_notebook",
            "extract_answers", "MAX_NOTEBOOK_BYTES"]
@@ -34,6 +35,8 @@ def parse_notebook(data: bytes) -> dict:
                                                      limit=MAX_NOTEBOOK_BYTES >> 20))
     if not data.strip():
         raise NotebookError(_("the file is empty"))
+    if looks_like_html(data):  # the notebook exported with nbconvert --to html
+        return notebook_from_html(data)
     try:
         nb = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -190,6 +193,17 @@ def _defines(source: str, name: str) -> bool:
                for n in tree.body)
 
 
+def _from_html(nb: dict) -> bool:
+    metadata = nb.get("metadata")
+    return isinstance(metadata, dict) and metadata.get(HTML_EXPORT) is True
+
+
+def _html_note(name: str) -> str:
+    return _("graded from an HTML export of your notebook (nbconvert): its code cells were "
+             "read back from the page, and the last cell defining {name} was graded").format(
+        name=name)
+
+
 def extract_answers(nb: dict, answer_ids: dict[str, str]) -> Answers:
     """``answer_ids`` maps each answer cell's grade_id to the name it must define.
 
@@ -216,9 +230,9 @@ def extract_answers(nb: dict, answer_ids: dict[str, str]) -> Answers:
                         and c.get("cell_type") == "code" and _defines(_source(c), name)]
             if defining:
                 found[aid] = defining[-1:]
-                notes[aid].append(_("the answer cell {id} was not found by its id; the "
-                                    "last cell defining {name} was graded "
-                                    "instead").format(id=repr(aid), name=name))
+                notes[aid].append(_html_note(name) if _from_html(nb) else _(
+                    "the answer cell {id} was not found by its id; the last cell defining "
+                    "{name} was graded instead").format(id=repr(aid), name=name))
     if answer_ids and not any(found.values()):
         raise NotebookError(_(
             "none of the answer cells ({cells}) is in this notebook, and no cell defines "

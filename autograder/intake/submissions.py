@@ -65,8 +65,12 @@ def _read(path: Path, origin: str, student_id: str) -> Submission:
 
 
 def _notebooks(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix == ".ipynb"
-                  and not p.name.startswith("."))
+    """The notebooks in ``folder``, and HTML exports of notebooks (nbconvert --to html)
+    that have no .ipynb of the same name beside them."""
+    files = [p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir()]
+    stems = {p.stem for p in files if p.suffix == ".ipynb"}
+    return sorted(p for p in files if p.suffix == ".ipynb"
+                  or (p.suffix.lower() in (".html", ".htm") and p.stem not in stems))
 
 
 def _subfolders(folder: Path) -> list[Path]:
@@ -75,7 +79,8 @@ def _subfolders(folder: Path) -> list[Path]:
 
 
 def _pick(notebooks: list[Path], notebook_name: str) -> Path | None:
-    named = [p for p in notebooks if p.name == notebook_name]
+    named = [p for p in notebooks if p.name == notebook_name] or \
+        [p for p in notebooks if p.stem == Path(notebook_name).stem]
     return named[0] if named else notebooks[0] if len(notebooks) == 1 else None
 
 
