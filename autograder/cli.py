@@ -57,6 +57,33 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--gpu-jobs", type=int, metavar="N",
                    help="training jobs to run at once on each GPU (default: as many as its "
                         "memory holds and the cores can feed), each sandbox bound to one GPU")
+    _late_options(g)
+    _cluster_options(g)
+    g.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
+                   help="a .ipynb, a folder (nbgrader's submitted/ layout too) or a .zip")
+    r = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
+    r.add_argument("--assignment", action="append", help="assignment id (default: all)")
+    r.add_argument("--no-execute", action="store_true",
+                   help="do not run the released notebook to store its outputs")
+    from .export.commands import add_parsers as add_export_parsers
+
+    add_export_parsers(sub)  # export --format ..., bundle gradescope
+    return parser
+
+
+def _late_options(g: argparse.ArgumentParser) -> None:
+    t = g.add_argument_group("late submissions (see autograder/README.md)")
+    t.add_argument("--due", metavar="ISO8601",
+                   help="the due time with its time zone, e.g. 2026-12-01T23:59:00+09:00")
+    t.add_argument("--late-policy", default="none", metavar="POLICY",
+                   help="none (record only; default), zero (a late submission scores 0) or "
+                        "per-day:PERCENT (that share of the score off per started day)")
+    t.add_argument("--timestamps", type=Path, metavar="CSV",
+                   help="student_id,timestamp rows: when each one handed in (wins over "
+                        "nbgrader's timestamp.txt and the zip entries' times)")
+
+
+def _cluster_options(g: argparse.ArgumentParser) -> None:
     d = g.add_argument_group("grading on a Dask cluster (see autograder/README.md)")
     d.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="local: sandboxed workers on this machine (default); dask: one task "
@@ -72,16 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--insecure", action="store_true",
                    help="allow a plain tcp:// scheduler that is not on loopback (only where "
                         "no one else can reach its port: it runs whatever it is sent)")
-    g.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
-                   help="a .ipynb, a folder (nbgrader's submitted/ layout too) or a .zip")
-    r = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
-    r.add_argument("--assignment", action="append", help="assignment id (default: all)")
-    r.add_argument("--no-execute", action="store_true",
-                   help="do not run the released notebook to store its outputs")
-    from .export.commands import add_parsers as add_export_parsers
-
-    add_export_parsers(sub)  # export --format ..., bundle gradescope
-    return parser
 
 
 class _Progress:
@@ -130,6 +147,18 @@ def _check_args(args: argparse.Namespace) -> str:
         return choose_method(args.isolation)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _lateness(args: argparse.Namespace) -> dict:
+    """--due, --late-policy and --timestamps, checked before anything starts."""
+    from .late import parse_policy, parse_time, read_timestamps
+
+    policy = parse_policy(args.late_policy)
+    if args.late_policy != "none" and not args.due:
+        raise UsageError("--late-policy needs --due")
+    due = parse_time(args.due, "--due") if args.due else None
+    times = read_timestamps(args.timestamps) if args.timestamps else None
+    return {"due": due, "late_policy": policy, "timestamps": times}
 
 
 def _tls(args: argparse.Namespace):
@@ -190,7 +219,7 @@ def _grade(args: argparse.Namespace) -> int:
                       progress=_Progress(), parts=_chosen_parts(args.parts),
                       language=args.lang,
                       executor=args.executor, scheduler=args.scheduler, tls=_tls(args),
-                      insecure=args.insecure, gpu_jobs=args.gpu_jobs)
+                      insecure=args.insecure, gpu_jobs=args.gpu_jobs, **_lateness(args))
     try:
         run, results = grade(assignment, list(args.submissions), args.out, options)
     except OutputLockedError as exc:

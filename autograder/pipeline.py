@@ -19,8 +19,9 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import __version__
 from .assignments import COURSE_ROOT, Assignment
@@ -30,6 +31,7 @@ from .grading import fingerprint, how_graded, load_assignment_source, read_submi
 from .intake.notebook import SourceNotebook
 from .intake.submissions import Submission, collect
 from .jobs import RunSettings
+from .late import FROM_FILE, NO_TIME, LatePolicy, penalty
 from .output import feedback
 from .output.folder import OutputDir
 from .output.gradebook import GradebookWriter, default_url
@@ -61,6 +63,9 @@ class Options:
     tls: Any = None                     # dask: executors.dask_executor.TLSFiles
     insecure: bool = False              # dask: allow plain tcp:// off loopback
     gpu_jobs: int | None = None         # training jobs packed per GPU; None: from its memory
+    due: datetime | None = None         # --due: late submissions are marked (and penalised)
+    late_policy: LatePolicy = LatePolicy()   # --late-policy
+    timestamps: Mapping[str, datetime] | None = None   # --timestamps: student id -> time
 
 
 def _sweep_stale_temp() -> None:
@@ -93,10 +98,26 @@ class _Recorder:
         self.out, self.run, self.part_cells, self.options = out, run, part_cells, options
         self.book: GradebookWriter | None = None
         self.done, self.total = 0, 0
+        self.stamps: dict[str, tuple[datetime | None, str]] = {}  # key -> (time, source)
+
+    def _late(self, result: SubmissionResult) -> SubmissionResult:
+        """The submission's time, how late it is, and the penalty (late.penalty)."""
+        when, source = self.stamps.get(result.key, (None, ""))
+        due = self.options.due
+        if when is None:  # with --due, said in results.json and on the feedback page
+            return replace(result, timestamp=None, timestamp_source=NO_TIME if due else "",
+                           late_by_seconds=None, late_penalty=0.0)
+        late_by = (when - due).total_seconds() if due else None
+        points = penalty(result.total, late_by, self.options.late_policy) \
+            if late_by is not None and result.graded else 0.0
+        return replace(result, timestamp=when.isoformat(), timestamp_source=source,
+                       late_by_seconds=late_by, late_penalty=points)
 
     def record(self, result: SubmissionResult) -> None:
         """Feedback page, gradebook, then results.json: a result on file is complete."""
-        if result is not self.out.results.get(result.key):  # new, not reused from disk
+        previous = self.out.results.get(result.key)
+        result = self._late(result)
+        if result is not previous and result != previous:  # new, or its lateness changed
             self.out.write_feedback(result.student_id,
                                     feedback.render(result, self.run.assignment), result.key)
         if self.book:
@@ -183,6 +204,18 @@ def _new_run(assignment: Assignment, part_names: tuple[str, ...], options: Optio
         "device": settings.device})
 
 
+def _with_times(subs: list[Submission], options: Options) -> list[Submission]:
+    """--timestamps wins over the times found with the files; with --due, the submissions
+    without any time are named (they are not penalised, and their feedback says why)."""
+    given = options.timestamps or {}
+    subs = [replace(s, timestamp=given[s.student_id], timestamp_source=FROM_FILE)
+            if s.student_id in given else s for s in subs]
+    missing = [s.student_id for s in subs if s.timestamp is None and s.error is None]
+    if options.due and missing:
+        log.warning("no submission time for %s: not checked for lateness", ", ".join(missing))
+    return subs
+
+
 def _device_asked(options: Options) -> str | None:
     """The device the instructor chose (Options.device, or CNN_DEVICE); None lets each
     machine of a cluster take its own default."""
@@ -230,8 +263,10 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     run = replace(run, profile={**run.profile, "gradebook": book_url or NO_GRADEBOOK})
     recorder = _Recorder(out, run, {p.name: p.grade_id for p in assignment.parts}, options)
     try:
-        subs = collect(paths, assignment.id, assignment.notebook, workdir)
+        subs = _with_times(collect(paths, assignment.id, assignment.notebook, workdir),
+                           options)
         recorder.total = len(subs)
+        recorder.stamps = {s.key: (s.timestamp, s.timestamp_source) for s in subs}
         if not subs:
             raise UsageError(f"no notebooks found in {', '.join(map(str, paths))}: a "
                              "submission is a .ipynb file, a folder of them (nbgrader's "

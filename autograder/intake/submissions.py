@@ -13,9 +13,11 @@ import os
 import stat
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from ..late import FROM_NBGRADER, FROM_ZIP, nbgrader_time
 from .notebook import MAX_NOTEBOOK_BYTES
 
 __all__ = ["Submission", "collect", "safe_file_name", "ZIP_LIMITS"]
@@ -32,6 +34,8 @@ class Submission:
     data: bytes | None = None
     error: str | None = None
     duplicate: bool = False    # another input already claimed this student id
+    timestamp: datetime | None = None   # when it was handed in, where that is known
+    timestamp_source: str = ""          # where the time came from (late.FROM_*)
 
     @property
     def key(self) -> str:
@@ -107,8 +111,34 @@ def _from_folder(folder: Path, label: str, assignment_id: str,
             subs.append(Submission(sub.name, where, error=f"has {len(notebooks)} notebooks and "
                                    f"none is named {notebook_name}"))
         else:
-            subs.append(_read(chosen, f"{where}/{chosen.name}", sub.name))
+            subs.append(_stamped(_read(chosen, f"{where}/{chosen.name}", sub.name), target))
     return subs
+
+
+def _stamped(sub: Submission, folder: Path) -> Submission:
+    """The time in nbgrader's ``timestamp.txt`` beside the notebook, where there is one."""
+    stamp = folder / "timestamp.txt"
+    try:
+        when = nbgrader_time(stamp.read_text(errors="replace")[:200]) \
+            if stamp.is_file() and not stamp.is_symlink() else None
+    except OSError:
+        when = None
+    return replace(sub, timestamp=when, timestamp_source=FROM_NBGRADER) if when else sub
+
+
+def _zip_times(subs: list[Submission], label: str, infos: list) -> list[Submission]:
+    """The zip entry's own time for each notebook that has no other (read as UTC: a zip
+    stores no time zone)."""
+    times = {info.filename.replace("\\", "/"): info.date_time for info in infos}
+    out = []
+    for sub in subs:
+        entry = sub.origin[len(label) + 1:] if sub.origin.startswith(label + "/") else None
+        when = times.get(entry) if entry and sub.timestamp is None else None
+        if when and when[0] >= 1981:  # 1980-01-01 is zip's "no date"
+            sub = replace(sub, timestamp=datetime(*when, tzinfo=timezone.utc),
+                          timestamp_source=FROM_ZIP)
+        out.append(sub)
+    return out
 
 
 def _unsafe_entry(info: zipfile.ZipInfo) -> str | None:
@@ -184,7 +214,8 @@ def _from_zip(path: Path, workdir: Path, index: int, assignment_id: str,
     skipped = [Submission(info.filename, f"{path}:{info.filename}", error=f"the entry "
                           f"{info.filename!r} of {path.name} {why}; it was not unpacked")
                for info in infos for why in [_unsafe_entry(info)] if why]
-    return _from_folder(dest, str(path), assignment_id, notebook_name) + skipped
+    return _zip_times(_from_folder(dest, str(path), assignment_id, notebook_name),
+                      str(path), infos) + skipped
 
 
 def collect(paths: list[Path], assignment_id: str, notebook_name: str,
@@ -204,8 +235,7 @@ def collect(paths: list[Path], assignment_id: str, notebook_name: str,
     out = []
     # One person, one id: the same name typed on different systems (a Korean name from a
     # Mac zip arrives decomposed, NFD) is the same student.
-    subs = [Submission(unicodedata.normalize("NFC", s.student_id), s.origin, s.data, s.error)
-            for s in subs]
+    subs = [replace(s, student_id=unicodedata.normalize("NFC", s.student_id)) for s in subs]
     for s in subs:
         key = safe_file_name(s.student_id).casefold()
         if key in seen:

@@ -11,6 +11,7 @@ import re
 from html import escape
 
 from ..i18n import DEFAULT, _, current, language
+from ..late import NO_TIME
 from .results import LeftOut, PartResult, SubmissionResult
 
 __all__ = ["render"]
@@ -98,6 +99,28 @@ def _left_out(result: SubmissionResult) -> list[str]:
                 total=_fmt(result.full_total))) + "</p>"]
 
 
+def _lateness(result: SubmissionResult) -> list[str]:
+    """When the notebook came in and what that cost (``late.py``), or that no time was
+    found although the assignment has a due time."""
+    if result.timestamp_source == NO_TIME:
+        return ["<p>" + escape(_("No time of handing in was found for this notebook, so it "
+                                 "was not checked for lateness.")) + "</p>"]
+    if not result.timestamp:
+        return []
+    when = _("Handed in {time} (from {source}).").format(time=result.timestamp,
+                                                          source=result.timestamp_source)
+    late = result.late_by_seconds
+    if late is not None and late > 0:
+        hours = f"{late / 3600:.1f}"
+        when += " " + _("That is {hours} hours after the due time: {points} points off under "
+                        "the late policy, so the score is {score} out of {max}.").format(
+            hours=hours, points=_fmt(result.late_penalty), score=_fmt(result.score),
+            max=_fmt(result.max_total))
+    elif late is not None:
+        when += " " + _("That is on time.")
+    return ["<p>" + escape(when) + "</p>"]
+
+
 def render(result: SubmissionResult, assignment: str) -> str:
     """The feedback page for one submission, in its language (``result.language``)."""
     with language(result.language) as lang:
@@ -117,6 +140,7 @@ def _render(result: SubmissionResult, assignment: str, lang: str) -> str:
         body.append("<p><strong>" + escape(_("Total: {score} out of {max}").format(
             score=_fmt(result.total), max=_fmt(result.max_total))) + "</strong></p>")
         body.extend(_left_out(result))
+        body.extend(_lateness(result))
         rows = "".join(f'<tr><th scope="row"><a href="#{_anchor(p.name)}">{escape(p.name)}'
                        f"</a></th><td>{_fmt(p.score)}</td><td>{_fmt(p.max_score)}</td></tr>"
                        for p in result.parts)

@@ -8,6 +8,7 @@ student), so grading again updates the same rows and never adds new ones.
 from __future__ import annotations
 
 import warnings
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,9 +69,16 @@ class GradebookWriter:
         if not result.graded:
             return
         self.gb.update_or_create_student(result.student_id)
+        when = {}
+        if result.timestamp:  # nbgrader keeps times as naive UTC
+            stamp = datetime.fromisoformat(result.timestamp).astimezone(timezone.utc)
+            when = {"timestamp": stamp.replace(tzinfo=None)}
         with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy notes
             warnings.simplefilter("ignore")
-            self.gb.update_or_create_submission(self.assignment, result.student_id)
+            self.gb.update_or_create_submission(self.assignment, result.student_id, **when)
+        notebook = self.gb.find_submission_notebook(self.notebook, self.assignment,
+                                                    result.student_id)
+        notebook.late_submission_penalty = result.late_penalty or None
         for part in result.parts:
             grade = self._grade(part_cells[part.name], result.student_id)
             grade.auto_score = part.score

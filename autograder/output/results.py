@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..i18n import DEFAULT, _, ngettext
+from ..late import NO_TIME
 
 __all__ = ["Figure", "CheckResult", "PartResult", "LeftOut", "SubmissionResult", "GradingRun"]
 
@@ -133,6 +134,15 @@ class SubmissionResult:
     left_out: tuple[LeftOut, ...] = ()   # parts not graded: max_total leaves them out
     language: str = DEFAULT        # the language of its messages and feedback page
     graded_by: str | None = None   # the Dask worker that graded it; None: this machine
+    timestamp: str | None = None   # when it was handed in (ISO 8601), where that is known
+    timestamp_source: str = ""     # where that time came from
+    late_by_seconds: float | None = None   # after the due time (negative: early); None: no
+    late_penalty: float = 0.0      # points off the total (nbgrader's late_submission_penalty)
+
+    @property
+    def score(self) -> float:
+        """The total less the late penalty."""
+        return round(max(0.0, self.total - self.late_penalty), 4)
 
     @property
     def full_total(self) -> float:
@@ -153,7 +163,10 @@ class SubmissionResult:
                 "source": self.source, "fingerprint": self.fingerprint,
                 "seconds": self.seconds, "key": self.key, "full_total": self.full_total,
                 "not_graded": [p.to_dict() for p in self.left_out],
-                "language": self.language, "graded_by": self.graded_by}
+                "language": self.language, "graded_by": self.graded_by,
+                "timestamp": self.timestamp, "timestamp_source": self.timestamp_source,
+                "late_by_seconds": self.late_by_seconds, "late_penalty": self.late_penalty,
+                "score": self.score}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
@@ -162,7 +175,9 @@ class SubmissionResult:
                    d.get("fingerprint", ""), d.get("seconds", 0.0),
                    d.get("key") or d["student_id"],
                    tuple(LeftOut.from_dict(p) for p in d.get("not_graded", ())),
-                   d.get("language", DEFAULT), d.get("graded_by"))
+                   d.get("language", DEFAULT), d.get("graded_by"), d.get("timestamp"),
+                   d.get("timestamp_source", ""), d.get("late_by_seconds"),
+                   d.get("late_penalty", 0.0))
 
 
 @dataclass(frozen=True)
@@ -192,6 +207,8 @@ class GradingRun:
         """student_id, one column per part, total, max_total; ungraded rows leave scores empty.
         When a part was not graded, two more columns: the assignment's ``full_total`` and
         ``not_graded`` (each part left out, with the reason); its own column stays empty.
+        With a due time: ``timestamp``, ``late_by_seconds``, ``late_penalty`` and ``score``
+        (the total less the penalty).
 
         One row per student: a second file claiming an id already taken (a duplicate) is
         listed in results.json only, so importing the CSV can never blank a real grade.
@@ -199,7 +216,11 @@ class GradingRun:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         left = any(s.left_out for s in self.submissions)
+        # with a due time (--due): every submission is checked, so the columns appear
+        late = any(s.late_by_seconds is not None or s.timestamp_source == NO_TIME
+                   for s in self.submissions)
         extra = ["full_total", "not_graded"] if left else []
+        extra += ["timestamp", "late_by_seconds", "late_penalty", "score"] if late else []
         writer.writerow(["student_id", *self.part_names, "total", "max_total", *extra])
         for s in self.submissions:
             if s.key and s.key != s.student_id:
@@ -208,9 +229,11 @@ class GradingRun:
             row = [scores.get(n, "") for n in self.part_names] if s.graded else \
                 [""] * len(self.part_names)
             notes = [s.full_total, "; ".join(f"{p.name}: {p.reason}" for p in s.left_out)]
+            times = [s.timestamp or "", "" if s.late_by_seconds is None else
+                     round(s.late_by_seconds), s.late_penalty, s.score if s.graded else ""]
             writer.writerow([_spreadsheet_safe(s.student_id), *row,
                              s.total if s.graded else "", s.max_total,
-                             *(notes if left else [])])
+                             *(notes if left else []), *(times if late else [])])
         return out.getvalue()
 
 
