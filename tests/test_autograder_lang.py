@@ -308,3 +308,19 @@ def test_does_the_metadata_choose_korean_and_the_flag_override_it(tmp_path):
     forced = cli_grade(subs, flag_out, "--lang", "en", "--parts", "corr2d")
     assert forced["solution_ko"]["language"] == "en"
     assert forced["solution_ko"]["parts"][0]["feedback"] == "All 5 checks passed."
+
+
+def test_do_standard_gettext_tools_read_the_grader_s_catalogs():
+    """Translators use PO editors: Babel (and msgfmt, where installed) must read every
+    catalog, its header included."""
+    import shutil
+    import subprocess
+
+    from babel.messages.pofile import read_po
+
+    for po in sorted((REPO / "locale").glob("*/LC_MESSAGES/*.po")):
+        with po.open("rb") as f:
+            assert any(m.id for m in read_po(f)), po
+        if shutil.which("msgfmt"):
+            subprocess.run(["msgfmt", "--check-format", "-o", "/dev/null", str(po)],
+                           check=True, capture_output=True)
