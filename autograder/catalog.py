@@ -79,7 +79,8 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-_HEADER = ("Project-Id-Version: cnn-course autograder\\n", "PO-Revision-Date: 2026-12-02 00:00+0000\\n",
+_HEADER = ("Project-Id-Version: cnn-course autograder\\n",
+           "PO-Revision-Date: 2026-12-02 00:00+0000\\n",
            "Last-Translator: the course team\\n", "Language-Team: the course team\\n",
            "Language: {lang}\\n",
            "MIME-Version: 1.0\\n", "Content-Type: text/plain; charset=UTF-8\\n",
