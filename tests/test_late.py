@@ -158,3 +158,15 @@ def test_is_bad_late_input_a_usage_error_that_writes_nothing(tmp_path, capsys, e
     code, out = _grade(tmp_path, *extra)
     assert code == 2 and words in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_do_the_exports_call_only_late_submissions_late(tmp_path):
+    """An early submission (negative late_by_seconds) is not "submitted -2 hours after"."""
+    code, out = _grade(tmp_path, "--due", DUE, "--late-policy", "per-day:10")
+    assert code == 0
+    assert cli.main(["export", "--format", "gradescope", "--out", str(tmp_path / "gs"),
+                     str(out)]) == 0
+    early = (tmp_path / "gs" / "bob" / "results.json").read_text()
+    late = (tmp_path / "gs" / "alice" / "results.json").read_text()
+    assert "after the due date" not in early
+    assert "after the due date" in late and "0.6 points off" in late

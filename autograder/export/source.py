@@ -5,10 +5,10 @@ A grading output is the folder ``python -m autograder grade --out`` wrote: ``res
 Nothing is regraded. Anything else is refused with a ``UsageError`` (exit 2) before a
 file is written.
 
-Late submissions: when an entry carries ``timestamp``, ``late_by_seconds`` and
-``late_penalty`` (written by the late-submission step), they are read; ``late_penalty`` is
-in points, taken off ``total`` as nbgrader's ``late_submission_penalty`` is taken off
-``raw_score``. None of the three is required.
+Late submissions: ``timestamp``, ``late_by_seconds`` and ``late_penalty`` come with each
+``SubmissionResult`` (``autograder/late.py``); ``late_penalty`` is in points, taken off
+``total`` as nbgrader's ``late_submission_penalty`` is taken off ``raw_score``. None of the
+three is required.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..intake.submissions import safe_file_name
+from ..late import nbgrader_time
 from ..output.results import CheckResult, PartResult, SubmissionResult
 
 __all__ = ["Entry", "GradingOutput", "load", "late_line", "nbgrader_timestamp", "beside",
@@ -38,10 +39,19 @@ class Entry:
 
     result: SubmissionResult
     page: Path
-    timestamp: str | None = None
-    late_by_seconds: float | None = None
-    late_penalty: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def timestamp(self) -> str | None:
+        return self.result.timestamp
+
+    @property
+    def late_by_seconds(self) -> float | None:
+        return self.result.late_by_seconds
+
+    @property
+    def late_penalty(self) -> float:
+        return self.result.late_penalty
 
     @property
     def student_id(self) -> str:
@@ -54,9 +64,7 @@ class Entry:
     @property
     def score(self) -> float:
         """The total after the late penalty (never below zero); 0 when not graded."""
-        if not self.result.graded:
-            return 0.0
-        return round(max(0.0, self.result.total - self.late_penalty), 4)
+        return self.result.score if self.result.graded else 0.0
 
     def figures(self) -> list[tuple[bytes, str]]:
         """The pictures embedded in the feedback page (the training curves): PNG, alt."""
@@ -113,14 +121,7 @@ def _entry(path: Path, raw: Any, index: int) -> Entry:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _not_output(path, f"submission {index} of results.json is malformed: "
                                 f"{exc!r}") from None
-    penalty = raw.get("late_penalty")
-    late = raw.get("late_by_seconds")
-    stamp = raw.get("timestamp")
-    return Entry(result, _page(path, result),
-                 stamp if isinstance(stamp, str) and stamp else None,
-                 float(late) if isinstance(late, (int, float)) else None,
-                 float(penalty) if isinstance(penalty, (int, float)) and penalty > 0 else 0.0,
-                 raw)
+    return Entry(result, _page(path, result), raw)
 
 
 def _page(path: Path, result: SubmissionResult) -> Path:
@@ -152,8 +153,8 @@ def late_line(entry: Entry) -> str | None:
     """The student's sentence on lateness, in the current language, or None."""
     from ..i18n import _
 
-    if not entry.late_penalty and not entry.late_by_seconds:
-        return None
+    if not entry.late_penalty and not (entry.late_by_seconds or 0) > 0:
+        return None  # on time, early, or no due time
     hours = (entry.late_by_seconds or 0) / 3600
     if entry.late_penalty:
         return _("Submitted {hours:.1f} hours after the due date: {penalty} points off "
@@ -170,21 +171,10 @@ def nbgrader_timestamp(entry: Entry, bases: tuple[Path, ...] = (),
         return exact
     stamp = entry.timestamp
     if stamp:
-        for parse in (datetime.fromisoformat, _parse_nbgrader):
-            try:
-                when = parse(stamp)
-            except ValueError:
-                continue
-            if when.tzinfo is not None:
-                return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+        when = nbgrader_time(stamp)  # ISO 8601 as results.json writes it, or nbgrader's
+        if when is not None:
+            return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
     return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
-
-
-def _parse_nbgrader(text: str) -> datetime:
-    text = text.strip()
-    if text.endswith(" UTC"):
-        return datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
-    raise ValueError(text)
 
 
 def beside(entry: Entry, name: str, bases: tuple[Path, ...] = ()) -> Path | None:

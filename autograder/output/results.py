@@ -175,9 +175,20 @@ class SubmissionResult:
                    d.get("fingerprint", ""), d.get("seconds", 0.0),
                    d.get("key") or d["student_id"],
                    tuple(LeftOut.from_dict(p) for p in d.get("not_graded", ())),
-                   d.get("language", DEFAULT), d.get("graded_by"), d.get("timestamp"),
-                   d.get("timestamp_source", ""), d.get("late_by_seconds"),
-                   d.get("late_penalty", 0.0))
+                   d.get("language", DEFAULT), d.get("graded_by"), *_late_fields(d))
+
+
+def _late_fields(d: dict[str, Any]) -> tuple:
+    """timestamp, its source, late_by_seconds and late_penalty as results.json holds them;
+    a value of the wrong type (a hand-edited file) counts as absent."""
+    stamp, source = d.get("timestamp"), d.get("timestamp_source")
+    late, points = d.get("late_by_seconds"), d.get("late_penalty")
+    number = (int, float)
+    return (stamp if isinstance(stamp, str) and stamp else None,
+            source if isinstance(source, str) else "",
+            float(late) if isinstance(late, number) and not isinstance(late, bool) else None,
+            float(points) if isinstance(points, number) and not isinstance(points, bool)
+            and points > 0 else 0.0)
 
 
 @dataclass(frozen=True)
