@@ -1,16 +1,11 @@
 """Shared test set-up: where the repository is, and the skips behind the gpu and data markers."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from helpers import REPO, cuda_available, real_fashion_mnist
+from helpers import REPO, Build, cuda_available, jupyter_book, real_fashion_mnist, timed_build
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -36,22 +31,10 @@ def repo():
     return REPO
 
 
-@dataclass
-class Build:
-    returncode: int
-    seconds: float
-    output: str
-
-
 @pytest.fixture(scope="session")
 def site_build() -> Build:
     """``make book`` once per session: both languages into _build/html (and html/ko), from
     the stored outputs, re-reading every page. The browser test and the notebooks' link
     test share it."""
-    if not Path(sys.executable).with_name("jupyter-book").exists() and \
-            not shutil.which("jupyter-book"):
-        pytest.skip("jupyter-book is not installed: pip install -r requirements.txt")
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "build_book.py")],
-                            capture_output=True, text=True, timeout=1800, cwd=REPO)
-    return Build(result.returncode, time.perf_counter() - start, result.stdout + result.stderr)
+    jupyter_book()  # skips without one
+    return timed_build([sys.executable, str(REPO / "scripts" / "build_book.py")], REPO)

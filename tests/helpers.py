@@ -5,10 +5,12 @@ Test modules import these from here (``from helpers import REPO``), never from
 """
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["REPO", "CHAPTERS", "chapter_notebooks", "toc_files", "cuda_available",
-           "real_fashion_mnist"]
+           "real_fashion_mnist", "make_fixtures", "Build", "jupyter_book", "timed_build"]
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = ("01_why_convolutions", "02_cross_correlation", "03_padding_and_stride",
@@ -55,3 +57,47 @@ def real_fashion_mnist() -> Path | None:
         if all((folder / name).is_file() for name in names):
             return folder
     return None
+
+
+def make_fixtures():
+    """tests/fixtures/make_fixtures.py as a module (it builds and writes the fixtures)."""
+    folder = str(REPO / "tests" / "fixtures")
+    sys.path.insert(0, folder)
+    try:
+        import make_fixtures
+    finally:
+        sys.path.remove(folder)
+    return make_fixtures
+
+
+@dataclass
+class Build:
+    """A site build: its exit status, how long it took, what it printed."""
+
+    returncode: int
+    seconds: float
+    output: str
+
+
+def jupyter_book() -> Path:
+    """The jupyter-book command of this interpreter's environment (the test is skipped
+    without one)."""
+    import shutil
+
+    import pytest
+
+    found = Path(sys.executable).with_name("jupyter-book")
+    if found.exists():
+        return found
+    if not shutil.which("jupyter-book"):
+        pytest.skip("jupyter-book is not installed: pip install -r requirements.txt")
+    return Path(shutil.which("jupyter-book"))
+
+
+def timed_build(cmd: list[str], cwd: Path, timeout: int = 1800) -> Build:
+    import subprocess
+    import time
+
+    start = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    return Build(result.returncode, time.perf_counter() - start, result.stdout + result.stderr)

@@ -17,7 +17,7 @@ import torch
 from autograder.assignments import get_assignment
 from autograder.release import release
 
-from helpers import REPO
+from helpers import REPO, make_fixtures
 
 SOURCE = REPO / "solutions/assignment1/assignment1.ipynb"
 RELEASED = REPO / "exercises/assignment1/assignment1.ipynb"
@@ -125,17 +125,8 @@ def test_does_the_residual_reference_written_out_match_cnncourse():
             np.testing.assert_allclose(got.numpy(), config.expected[mode], atol=1e-5)
 
 
-def _make_fixtures():
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        import make_fixtures
-    finally:
-        sys.path.remove(str(FIXTURES))
-    return make_fixtures
-
-
 def test_are_the_fixture_notebooks_in_step_with_the_solution():
-    expected = _make_fixtures().all_fixtures()
+    expected = make_fixtures().all_fixtures()
     on_disk = {p.stem: json.loads(p.read_text())
                for p in (FIXTURES / "assignment1").glob("*.ipynb")}
     assert on_disk == expected, "run .venv/bin/python tests/fixtures/make_fixtures.py"
@@ -158,7 +149,7 @@ def test_does_nbgrader_autograde_agree_with_our_totals(tmp_path, monkeypatch):
     shutil.copy(REPO / "nbgrader_config.py", course)
     korean = json.loads(KOREAN.read_text())  # the Korean release, and filled in
     for student, nb in (("sol", SOURCE.read_text()), ("rel", RELEASED.read_text()),
-                        ("sol_ko", json.dumps(_make_fixtures().filled(korean))),
+                        ("sol_ko", json.dumps(make_fixtures().filled(korean))),
                         ("rel_ko", KOREAN.read_text())):
         dest = course / "submitted" / student / "assignment1"
         dest.mkdir(parents=True)

@@ -13,14 +13,13 @@ import json
 import re
 import shutil
 import string
-import sys
 
 import pytest
 
 from autograder import translate
 from autograder.assignments import get_assignment
 
-from helpers import REPO
+from helpers import REPO, make_fixtures
 
 ASSIGNMENT = get_assignment("assignment1")
 SOURCE = ASSIGNMENT.source_path()
@@ -286,22 +285,13 @@ def test_does_a_block_that_cannot_learn_fail_the_korean_training_check_in_korean
 
 
 # --- graded exactly as the English notebook -----------------------------------------------
-def _make_fixtures():
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        import make_fixtures
-    finally:
-        sys.path.remove(str(FIXTURES))
-    return make_fixtures
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict:
     """One grading run over the solution, the release and every fixture, each in English
     and as a Korean notebook (``ko__<name>``); identical answers train once."""
     from autograder.pipeline import Options, grade
 
-    fixtures = _make_fixtures()
+    fixtures = make_fixtures()
     korean = load(KOREAN)
     notebooks = {"solution": fixtures.completed_solution(), "release": load(ENGLISH),
                  **fixtures.all_fixtures()}
@@ -336,7 +326,7 @@ def test_does_the_korean_notebook_filled_with_the_solution_score_full_marks(grad
 @pytest.mark.data
 def test_do_the_fixtures_score_the_same_in_both_languages(graded):
     english = sorted(s for s in graded if not s.startswith("ko__"))
-    assert len(english) == len(_make_fixtures().all_fixtures()) + 2
+    assert len(english) == len(make_fixtures().all_fixtures()) + 2
     differ = {name: (_scores(graded[name]), _scores(graded[f"ko__{name}"]))
               for name in english if _scores(graded[name]) != _scores(graded[f"ko__{name}"])}
     assert not differ, differ

@@ -15,10 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
-import subprocess
-import sys
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +24,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 
-from helpers import CHAPTERS, REPO, toc_files
+from helpers import CHAPTERS, REPO, Build, jupyter_book, timed_build, toc_files
 
 pytestmark = pytest.mark.browser
 
@@ -45,13 +42,6 @@ CHROMIUM_FLAGS = (
 )
 WINDOW = (1280, 900)
 SCREENSHOT_MAX_HEIGHT = 6000  # px: enough to see a chapter's first figures
-
-
-@dataclass
-class Build:
-    returncode: int
-    seconds: float
-    output: str
 
 
 @dataclass
@@ -78,25 +68,11 @@ class Crawl:
 
 
 # --- fixtures: build, serve, browse -------------------------------------------------------
-def _jupyter_book() -> Path:
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    if not jupyter_book.exists():
-        found = shutil.which("jupyter-book")
-        if not found:
-            pytest.skip("jupyter-book is not installed: pip install -r requirements.txt")
-        jupyter_book = Path(found)
-    return jupyter_book
-
-
 def build_book(source: Path) -> Build:
     """One language's build of ``source``, re-reading every page (--all) so that warnings
     from pages unchanged since the last build count too."""
-    jupyter_book = _jupyter_book()
-    start = time.perf_counter()
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(source), "--all", "--warningiserror", "--keep-going",
-         "--quiet"], capture_output=True, text=True, timeout=900, cwd=source)
-    return Build(result.returncode, time.perf_counter() - start, result.stdout + result.stderr)
+    return timed_build([str(jupyter_book()), "build", str(source), "--all", "--warningiserror",
+                        "--keep-going", "--quiet"], source, timeout=900)
 
 
 @pytest.fixture(scope="session")
