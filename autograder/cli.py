@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--gpu-jobs", type=int, metavar="N",
                    help="training jobs to run at once on each GPU (default: as many as its "
                         "memory holds and the cores can feed), each sandbox bound to one GPU")
+    g.add_argument("--similarity", type=Path, metavar="DIR",
+                   help="after grading, write the similarity report (for the instructor "
+                        "only) into DIR, as the similarity command does")
     _late_options(g)
     _cluster_options(g)
     g.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
@@ -68,7 +71,21 @@ def _parser() -> argparse.ArgumentParser:
     from .export.commands import add_parsers as add_export_parsers
 
     add_export_parsers(sub)  # export --format ..., bundle gradescope
+    s = sub.add_parser("similarity", help="pairs of submissions with nearly the same answer "
+                                          "code (for the instructor only)")
+    s.add_argument("--out", required=True, type=Path,
+                   help="folder for similarity.html and similarity.csv")
+    _similarity_options(s)
+    s.add_argument("grading_out", type=Path, metavar="GRADING_OUT",
+                   help="the --out folder of 'python -m autograder grade'")
     return parser
+
+
+def _similarity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", type=float, default=0.5, metavar="SCORE",
+                        help="report pairs scoring at least this, from 0 to 1 (default 0.5)")
+    parser.add_argument("--noise", type=int, default=25, metavar="CHARS",
+                        help="shortest match that counts, in reduced characters (default 25)")
 
 
 def _late_options(g: argparse.ArgumentParser) -> None:
@@ -143,6 +160,11 @@ def _check_args(args: argparse.Namespace) -> str:
         raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} "
                          f"seconds; got {args.timeout:g}")
     _check_cluster_args(args)
+    feedback = (args.out / "feedback").resolve()
+    if args.similarity and feedback in (args.similarity.resolve(),
+                                        *args.similarity.resolve().parents):
+        raise UsageError("--similarity is inside the students' feedback folder; the report "
+                         "is for the instructor only: choose a folder outside it")
     try:
         return choose_method(args.isolation)
     except ValueError as exc:
@@ -231,7 +253,27 @@ def _grade(args: argparse.Namespace) -> int:
           f"{run.timing.get('total_s')} s).")
     for r in failed:
         print(f"  could not grade {r.student_id}: {r.error}")
+    if args.similarity:
+        _similarity(args.out, args.similarity, 0.5, 25)
     return _report_left_out(run, assignment, failed)
+
+
+def _similarity(grading_out: Path, out: Path, threshold: float, noise: int) -> int:
+    from .similarity import Params, similarity
+
+    if not 0 <= threshold <= 1:
+        raise UsageError(f"--threshold must be from 0 to 1; got {threshold:g}")
+    if noise < 5:
+        raise UsageError(f"--noise must be at least 5 reduced characters; got {noise}")
+    report = similarity(grading_out, out, Params(noise=noise, guarantee=noise + 5,
+                                                 threshold=threshold))
+    top = (f"; highest: {report.students[report.pairs[0].a]} and "
+           f"{report.students[report.pairs[0].b]}, {report.pairs[0].score:.2f}"
+           if report.pairs else "")
+    print(f"Similarity: {report.compared} submission(s) compared, {len(report.pairs)} "
+          f"pair(s) at or above {threshold:g}{top}. For the instructor only: "
+          f"{out / 'similarity.html'}, {out / 'similarity.csv'}")
+    return EXIT_OK
 
 
 def _report_left_out(run, assignment, failed: list) -> int:
@@ -286,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             from .export.commands import run as run_export
 
             return run_export(args)
+        if args.command == "similarity":
+            return _similarity(args.grading_out, args.out, args.threshold, args.noise)
         return _grade(args) if args.command == "grade" else _release(args)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)

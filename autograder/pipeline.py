@@ -33,6 +33,7 @@ from .intake.submissions import Submission, collect
 from .jobs import RunSettings
 from .late import FROM_FILE, NO_TIME, LatePolicy, penalty
 from .output import feedback
+from .output.answers import AnswerFile
 from .output.folder import OutputDir
 from .output.gradebook import GradebookWriter, default_url
 from .output.results import GradingRun, LeftOut, SubmissionResult
@@ -135,19 +136,24 @@ def _triage(subs: list[Submission], source: SourceNotebook, assignment: Assignme
     names = {aid: p.object_name for p in assignment.parts for aid in p.answer_ids}
     finished: dict[int, SubmissionResult] = {}
     pending: list[int] = []
+    kept = AnswerFile(out.path, assignment.id)  # for the similarity report
     for i, sub in enumerate(subs):
         fp = fingerprint(sub, source, how)
         previous = None if options.force else out.previous(sub.key, fp)
         if previous is not None:
             log.info("reusing the earlier result of %s (unchanged)", sub.origin)
             finished[i] = previous
+            if not kept.has(sub.key, fp):
+                kept.put(sub, fp, read_submission(sub, names, options.language)[0])
             continue
         answers, lang = read_submission(sub, names, options.language)
+        kept.put(sub, fp, answers)
         if isinstance(answers, str):
             finished[i] = SubmissionResult(sub.student_id, (), max_total, answers, sub.origin,
                                            fp, key=sub.key, left_out=left_out, language=lang)
             continue
         pending.append(i)
+    kept.save()
     return finished, pending
 
 

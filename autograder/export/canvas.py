@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from ..errors import UsageError
-from ..output.results import _spreadsheet_safe
+from ..output.results import spreadsheet_safe
 from .common import Settings, fmt
 from .source import GradingOutput
 
@@ -125,7 +125,7 @@ def write(run: GradingOutput, staging, settings: Settings) -> list[str]:
     points = ["Points Possible", "", "", "", "", fmt(run.full_total)]
     staging.write("canvas_grades.csv", _csv([[*COLUMNS, settings.canvas_assignment],
                                              points, *grades]))
-    rows = [[_spreadsheet_safe(c) for c in row] for row in unmatched]
+    rows = [[spreadsheet_safe(c) for c in row] for row in unmatched]
     staging.write("unmatched.csv", _csv([["problem", "student_id", "Student",
                                           settings.roster_key, "score", "reason"], *rows]))
     notes = [f"wrote canvas_grades.csv: {len(grades)} grade(s) for "

@@ -19,7 +19,8 @@ from typing import Any
 from ..i18n import DEFAULT, _, ngettext
 from ..late import NO_TIME
 
-__all__ = ["Figure", "CheckResult", "PartResult", "LeftOut", "SubmissionResult", "GradingRun"]
+__all__ = ["Figure", "CheckResult", "PartResult", "LeftOut", "SubmissionResult", "GradingRun",
+           "spreadsheet_safe"]
 
 
 @dataclass(frozen=True)
@@ -242,13 +243,13 @@ class GradingRun:
             notes = [s.full_total, "; ".join(f"{p.name}: {p.reason}" for p in s.left_out)]
             times = [s.timestamp or "", "" if s.late_by_seconds is None else
                      round(s.late_by_seconds), s.late_penalty, s.score if s.graded else ""]
-            writer.writerow([_spreadsheet_safe(s.student_id), *row,
+            writer.writerow([spreadsheet_safe(s.student_id), *row,
                              s.total if s.graded else "", s.max_total,
                              *(notes if left else []), *(times if late else [])])
         return out.getvalue()
 
 
-def _spreadsheet_safe(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
     """A cell a spreadsheet shows as text: one starting with = + - @ or a control character
     would be run as a formula (a student picks their file name), so it gets a leading '."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
