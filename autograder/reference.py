@@ -1,5 +1,6 @@
 """The reference run of the training check: the course's own ``Residual`` trained under a
-profile on this machine, once per (profile, device, torch version), cached as JSON.
+profile on this machine, once per (profile, device, torch version and, on a GPU, whether
+the step is captured as a CUDA graph: ``$CNN_CUDA_GRAPH``), cached as JSON.
 
 It runs in a separate process (``python -m autograder.reference PROFILE_JSON``) with the
 same ``train_resnet`` the sandbox runs on students' blocks, so the grader never holds the
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 _TIMEOUT_S = 600.0  # the reference run itself; the CPU profile's takes about 30 s on 2 cores
 
 
-def _cache_key(profile: Profile, device_name: str, torch_version: str) -> str:
-    blob = json.dumps([asdict(profile), device_name, torch_version], sort_keys=True)
+def _cache_key(profile: Profile, device_name: str, torch_version: str,
+               graph: bool = False) -> str:
+    extra = ["cuda graph"] if graph else []  # eager keys stay as they were
+    blob = json.dumps([asdict(profile), device_name, torch_version, *extra], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -36,9 +39,12 @@ def reference_result(profile: Profile, cache_dir: str | os.PathLike,
     """The reference Residual's result under ``profile`` on this machine, cached on disk."""
     import torch
 
+    from cnncourse.config import cuda_graph_requested
+
     device_name = (torch.cuda.get_device_name(0) if profile.device == "cuda"
                    else f"cpu-{os.cpu_count()}")
-    key = _cache_key(profile, device_name, torch.__version__)
+    key = _cache_key(profile, device_name, torch.__version__,
+                     profile.device == "cuda" and cuda_graph_requested())
     cache = Path(cache_dir) / f"reference-{profile.name}-{key}.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
     # one run per machine: grading processes that share the cache (the Dask workers of one

@@ -2,12 +2,16 @@
 
     python bench/bench_trainer.py --epochs 10 --d2l-epochs 1          # a GPU lease
     python bench/bench_trainer.py --quick                              # CI-sized, 2 CPU cores
+    python bench/bench_trainer.py --epochs 10 --graph both --skip-d2l  # eager vs CUDA graph
 
 For each model both trainers train the same architecture on Fashion-MNIST: d2l.Trainer with
 d2l.FashionMNIST and d2l's published settings (the baseline a reader of d2l gets), and the
 course's Trainer with its own settings. Seconds per epoch are steady-state means (the fast
 trainer's one-off set-up, i.e. resizing the data once and any compilation, is its own column).
-`speedup_vs_d2l` = d2l s/epoch / fast s/epoch, both measured in this run.
+`speedup_vs_d2l` = d2l s/epoch / fast s/epoch, both measured in this run. On CUDA the
+fast trainer captures its step as a CUDA graph unless ``--graph off``; ``--graph both`` runs
+it both ways, and the trainer column says which ran ("fast+graph" only when the capture
+held, "fast" for eager).
 """
 from __future__ import annotations
 
@@ -66,19 +70,21 @@ class Row:
 
 
 def run_fast(spec: Spec, epochs: int, num_train: int | None, num_val: int | None,
-             device: str, compile: bool) -> Row:
+             device: str, compile: bool, graph: bool = True) -> Row:
     data = FashionMNIST(batch_size=spec.batch_size, resize=(spec.resize, spec.resize),
                         num_train=num_train, num_val=num_val)
     torch.manual_seed(0)
     model = spec.make()
     trainer = Trainer(max_epochs=epochs, device=device, compile=compile, plot=False,
-                      progress=False)
+                      progress=False, cuda_graph=graph)
     history = trainer.fit(model, data)
     # steady state: leave out the first epoch when there are several (warm-up, autotuning)
     steady = history.epoch_seconds[1:] or history.epoch_seconds
     s = sum(steady) / len(steady)
     first_extra = history.epoch_seconds[0] - s if len(history.epoch_seconds) > 1 else 0.0
-    return Row(spec.name, "fast" + ("+compile" if compile else ""), history.epochs,
+    name = "fast" + ("+compile" if compile else "") + (
+        "+graph" if history.step_mode == "cuda graph" else "")
+    return Row(spec.name, name, history.epochs,
                history.num_train, s, history.num_train / s, history.val_acc[-1],
                history.setup_seconds + max(0.0, first_extra))
 
@@ -142,13 +148,13 @@ def device_name(device: str) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    head = f"{'model':<10} {'trainer':<13} {'epochs':>6} {'train n':>8} {'s/epoch':>8} " \
+    head = f"{'model':<10} {'trainer':<18} {'epochs':>6} {'train n':>8} {'s/epoch':>8} " \
            f"{'examples/s':>11} {'val_acc':>7} {'setup_s':>7} {'speedup_vs_d2l':>14}"
     print(head)
     print("-" * len(head))
     for r in rows:
         speed = f"{r.speedup_vs_d2l:.1f}x" if r.speedup_vs_d2l else "-"
-        print(f"{r.model:<10} {r.trainer:<13} {r.epochs:>6} {r.num_train:>8} {r.s_per_epoch:>8.2f} "
+        print(f"{r.model:<10} {r.trainer:<18} {r.epochs:>6} {r.num_train:>8} {r.s_per_epoch:>8.2f} "
               f"{r.examples_per_s:>11,.0f} {r.val_acc:>7.3f} {r.setup_s:>7.1f} {speed:>14}")
 
 
@@ -165,6 +171,8 @@ def main(argv=None) -> int:
     p.add_argument("--compile", choices=["off", "on", "both"], default="off")
     p.add_argument("--compile-models", default=None,
                    help="apply --compile only to these models (default: all in --models)")
+    p.add_argument("--graph", choices=["off", "on", "both"], default="on",
+                   help="on CUDA: capture the training step as a CUDA graph (default on)")
     p.add_argument("--skip-d2l", action="store_true")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", type=Path, help="also write the rows here")
@@ -188,8 +196,9 @@ def main(argv=None) -> int:
         if args.compile_models is not None and key not in args.compile_models.split(","):
             mode = "off"
         modes = {"off": [False], "on": [True], "both": [False, True]}[mode]
-        for compiled in modes:
-            row = _attempt(run_fast, spec, args.epochs, n, n_val, args.device, compiled)
+        graphs = {"off": [False], "on": [True], "both": [False, True]}[args.graph]
+        for compiled, graph in [(c, g) for c in modes for g in (graphs if not c else [False])]:
+            row = _attempt(run_fast, spec, args.epochs, n, n_val, args.device, compiled, graph)
             if row is None:
                 continue
             if base:

@@ -27,6 +27,8 @@ class History:
     num_val: int = 0
     setup_seconds: float = 0.0  # data transfer, lazy-layer materialization, compilation warm-up
     stopped: str | None = None  # why training ended early (e.g. "non-finite loss"), else None
+    # how each step ran: "eager", "compiled", "cuda graph" or "eager (capture failed: why)"
+    step_mode: str = "eager"
 
     @property
     def epochs(self) -> int:

@@ -5,6 +5,8 @@ What makes it fast (each measured in BENCHMARKS.md):
 - no host synchronisation inside an epoch: loss and accuracy are summed on the device and
   read once per epoch, and so are the plot and the progress line;
 - channels_last memory layout, bf16 autocast on CUDA, optional ``torch.compile``;
+- on CUDA, the whole training step captured once as a CUDA graph and replayed per batch
+  (``graphs.GraphStep``; eager when capture fails, and ``History.step_mode`` says so);
 - a one-cycle learning-rate schedule (Smith & Topin, 2017) on top of the model's optimizer.
 Runs are seeded: the same seed, device and settings give the same weights and history.
 """
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import compile_requested, default_device
+from .config import compile_requested, cuda_graph_requested, default_device
+from .graphs import GraphStep
 from .history import History, describe_run
 from .progress import Progress
 
@@ -71,6 +74,7 @@ class _Run:
     progress: _Progress
     live: object  # a _LivePlot, or None
     budget: float | None  # a deadline on time.perf_counter, or None
+    graph: GraphStep | None = None  # the captured step on CUDA, or None (eager)
 
 
 class Trainer:
@@ -80,14 +84,16 @@ class Trainer:
     present, or ``$CNN_DEVICE``). ``compile``: wrap the model in ``torch.compile`` (default:
     ``$CNN_COMPILE``). ``schedule``: "onecycle" (warm up, then anneal to zero) or None (the
     model's constant rate, as in d2l). ``plot``: redraw the curves once per epoch in a
-    notebook. ``batch_size``: overrides the data module's.
+    notebook. ``batch_size``: overrides the data module's. ``cuda_graph``: on CUDA,
+    capture the training step as a CUDA graph and replay it (default: yes, unless
+    ``$CNN_CUDA_GRAPH`` is "0" or ``compile`` is on); ignored elsewhere.
     """
 
     def __init__(self, max_epochs: int = 10, device: str | None = None, seed: int = 0,
                  compile: bool | None = None, schedule: str | None = "onecycle",
                  channels_last: bool = True, amp: bool | None = None, plot: bool = True,
                  progress: bool = True, batch_size: int | None = None,
-                 time_budget: float | None = None):
+                 time_budget: float | None = None, cuda_graph: bool | None = None):
         if schedule not in ("onecycle", None):
             raise ValueError(f"schedule must be 'onecycle' or None, not {schedule!r}")
         self.max_epochs, self.seed, self.schedule = max_epochs, seed, schedule
@@ -96,6 +102,8 @@ class Trainer:
         self.channels_last, self.plot, self.progress = channels_last, plot, progress
         self.amp = (self.device.type == "cuda") if amp is None else amp
         self.batch_size, self.time_budget = batch_size, time_budget
+        graph = cuda_graph_requested() if cuda_graph is None else cuda_graph
+        self.cuda_graph = graph and self.device.type == "cuda" and not self.compile
         self.history: History | None = None
 
     # --- set-up -------------------------------------------------------------------------
@@ -109,7 +117,8 @@ class Trainer:
         model.to(self.device, memory_format=self._memory_format())
         return torch.compile(model) if self.compile else model
 
-    def _scheduler(self, optimizer, total_steps: int):
+    def _factor(self, total_steps: int):
+        """The schedule: step -> multiple of the model's rate, or None (constant)."""
         if self.schedule is None:
             return None
         # one-cycle: linear warm-up over the first 20% to the model's lr, cosine to 0 after
@@ -121,11 +130,13 @@ class Trainer:
             t = (step - warm) / max(1, total_steps - warm)
             return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return factor
 
     def _autocast(self):
         if self.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            # no cast cache under a CUDA graph: its tensors would outlive the capture
+            return torch.autocast("cuda", dtype=torch.bfloat16,
+                                  cache_enabled=not self.cuda_graph)
         return torch.autocast(self.device.type, enabled=False)
 
     # --- the loop -----------------------------------------------------------------------
@@ -146,6 +157,8 @@ class Trainer:
                 break
         if run.live is not None:
             run.live.close()
+        history.step_mode = ("compiled" if self.compile else
+                             run.graph.mode if run.graph is not None else "eager")
         return history
 
     def _start(self, model, data, t0: float) -> _Run:
@@ -164,7 +177,10 @@ class Trainer:
         example = prep(Xtr[:2])
         net = self._prepare_model(model, example)
         optimizer = model.configure_optimizers()
-        scheduler = self._scheduler(optimizer, steps * self.max_epochs)
+        factor = self._factor(steps * self.max_epochs)
+        scheduler = None
+        if factor is not None and not self.cuda_graph:  # a graph reads its rate from a table
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         gen = torch.Generator(device=self.device).manual_seed(self.seed)
         history = History(device=self.device.type, device_name=_device_name(self.device),
                           num_train=steps * batch, num_val=len(yva))
@@ -173,17 +189,27 @@ class Trainer:
         live = _LivePlot() if self.plot and _in_notebook() else None
         history.setup_seconds = time.perf_counter() - t0
         budget = None if self.time_budget is None else t0 + self.time_budget  # a deadline
-        return _Run(model, net, optimizer, scheduler, Xtr, ytr, Xva, yva, prep, prep_val,
-                    batch, steps, gen, history, progress, live, budget)
+        run = _Run(model, net, optimizer, scheduler, Xtr, ytr, Xva, yva, prep, prep_val,
+                   batch, steps, gen, history, progress, live, budget)
+        if self.cuda_graph:
+            factors = None if factor is None else [factor(i) for i in range(
+                steps * self.max_epochs)]
+            run.graph = GraphStep(model, optimizer, factors, batch, self.device,
+                                  lambda idx, loss_sum, correct: self._step(
+                                      run, idx, loss_sum, correct))
+        return run
 
     def _train_epoch(self, run: _Run, epoch: int):
         """One pass in a fresh random order: (loss sum, correct count, steps done, out of time).
 
         The sums stay on the device; nothing here waits for it."""
         run.model.train()
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        n, batch, mf = len(run.ytr), run.batch, self._memory_format()
+        if run.graph is not None:
+            loss_sum, correct = run.graph.new_epoch()
+        else:
+            loss_sum = torch.zeros((), device=self.device)
+            correct = torch.zeros((), device=self.device, dtype=torch.long)
+        n, batch = len(run.ytr), run.batch
         order = torch.randperm(n, device=self.device, generator=run.gen)
         done, over = 0, False
         for step in range(run.steps):
@@ -191,21 +217,29 @@ class Trainer:
                 over = True  # checked per step: a slow model never runs a whole epoch over
                 break
             idx = order[step * batch:(step + 1) * batch]
-            X = run.prep(run.Xtr[idx]).contiguous(memory_format=mf)
-            y = run.ytr[idx]
-            with self._autocast():
-                logits = run.net(X)
-            loss = run.model.loss(logits, y)
-            run.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            run.optimizer.step()
-            if run.scheduler is not None:
-                run.scheduler.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(dim=1) == y).sum()
+            if run.graph is not None:
+                run.graph.step(idx)
+            else:
+                run.optimizer.zero_grad(set_to_none=True)
+                self._step(run, idx, loss_sum, correct)
+                if run.scheduler is not None:
+                    run.scheduler.step()
             done += 1
             run.progress.step(epoch, step)
         return loss_sum, correct, done, over
+
+    def _step(self, run: _Run, idx, loss_sum, correct) -> None:
+        """One step on the batch ``idx``, its sums added on the device. With a CUDA graph
+        this is what gets captured, so it reads and writes only device tensors."""
+        X = run.prep(run.Xtr[idx]).contiguous(memory_format=self._memory_format())
+        y = run.ytr[idx]
+        with self._autocast():
+            logits = run.net(X)
+        loss = run.model.loss(logits, y)
+        loss.backward()
+        run.optimizer.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(dim=1) == y).sum()
 
     def _record_epoch(self, run: _Run, start: float, loss_sum, correct, done: int) -> None:
         """Validate, read the epoch's sums (the one host sync), time it, show it."""

@@ -9,7 +9,8 @@ import math
 from ..i18n import DEFAULT, _, current, ngettext
 from ..sandbox.inside.training import Profile
 
-__all__ = ["score_training", "curve_png", "curve_has_words", "curve_legend", "describe_profile"]
+__all__ = ["score_training", "curve_png", "curve_has_words", "curve_legend", "describe_profile",
+           "step_note"]
 
 
 def describe_profile(profile: Profile) -> str:
@@ -23,6 +24,22 @@ def describe_profile(profile: Profile) -> str:
         name=profile.name.upper(), size=profile.resize, train=f"{profile.num_train:,}",
         val=f"{profile.num_val:,}", epochs=profile.epochs, batch=profile.batch_size,
         seed=profile.seed)
+
+
+_FELL_BACK = "eager (capture failed: "
+
+
+def step_note(student: dict, reference: dict) -> str:
+    """What the student should know when their block could not be captured as a CUDA
+    graph while the reference's was (then their run took more time per step), else ""."""
+    mode = str(student.get("step_mode") or "")
+    if not mode.startswith(_FELL_BACK) or reference.get("step_mode") != "cuda graph":
+        return ""
+    return _("Your block could not be captured as a CUDA graph ({reason}), so it trained "
+             "one kernel at a time (eager), which is slower; the reference block was "
+             "captured. This costs no points by itself, but a block that reads tensor values "
+             "back into Python (.item(), print, an if on a tensor) has less of its time "
+             "limit to spend on training.").format(reason=mode[len(_FELL_BACK):-1])
 
 
 def _stopped(student: dict, time_limit: float | None) -> str:

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cnncourse.config import GRAPH_ENV, cuda_graph_requested
+
 from ..checking import training as scoring
 from ..checking import verification
 from ..checking.report import Report, error_info
@@ -79,6 +81,7 @@ def _validate(data: Any, profile: training.Profile) -> dict | None:
             not math.isclose(acc, clean["history"]["val_acc"][-1], abs_tol=1e-9):
         return None  # the headline number must be the last epoch's
     clean["val_acc"] = float(acc)
+    clean["step_mode"] = str(data.get("step_mode", ""))[:300]
     return clean
 
 
@@ -146,12 +149,15 @@ class ResidualTraining(Part):
                               "reference_seconds": round(float(reference["seconds"]), 2),
                               "time_limit_s": round(run.time_limit, 1),
                               "pass_fraction": profile.pass_fraction,
-                              "gpu_sharing": sharing}}
+                              "gpu_sharing": sharing,
+                              "reference_step_mode": reference.get("step_mode", "")}}
         fields = {"module": "training", "function": "train_resnet",
                   "kwargs": {"time_limit": run.time_limit, "ship_weights": True}}
-        return Prepared(self, points, limits, fields, (), asdict(profile),
-                        {"CNN_DATA": str(raw.parent.parent)}, profile.device == "cuda",
-                        facts, run)
+        env = {"CNN_DATA": str(raw.parent.parent)}
+        if profile.device == "cuda":  # the sandbox captures (or not) as the reference did
+            env[GRAPH_ENV] = "1" if cuda_graph_requested() else "0"
+        return Prepared(self, points, limits, fields, (), asdict(profile), env,
+                        profile.device == "cuda", facts, run)
 
     # --- scoring ----------------------------------------------------------------------
     def _verify(self, header: dict, blobs: list[bytes], result: dict,
@@ -236,6 +242,9 @@ class ResidualTraining(Part):
         if not scoring.curve_has_words():
             alt += " " + scoring.curve_legend()
         feedback = total.feedback
+        note = scoring.step_note(result, run.reference)
+        if note:
+            feedback += " " + note
         if run.gpu_sharing > 1:
             feedback += " " + _("{jobs} training jobs shared the GPU while yours ran, so its "
                                 "time limit ({limit} s) is {jobs} times the limit of a run "

@@ -163,6 +163,7 @@ def _data(profile: Profile, result: dict):
 def _record(result: dict, history) -> None:
     """The history as JSON data, the final accuracy and the status, into ``result``."""
     result["device_name"] = history.device_name
+    result["step_mode"] = history.step_mode  # "cuda graph", or eager and why
     # JSON has no NaN or infinity: a diverged epoch's loss travels as None
     result["history"] = {k: ([x if math.isfinite(x) else None for x in v]
                              if isinstance(v, list) else v)
