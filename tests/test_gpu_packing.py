@@ -96,3 +96,18 @@ def test_are_device_minors_read_from_the_driver():
             "Bus Location: \t 0000:18:00.0\nDevice Minor: \t 2\n")
     assert parse_nvidia_information(text) == ("0000:18:00.0", 2)
     assert parse_nvidia_information("nothing here") == (None, None)
+
+
+def test_does_a_dask_worker_plan_no_more_slots_than_its_threads():
+    """A Dask worker runs as many jobs at once as it has threads: its plan is made for that
+    many, so each slot's memory share and time allowance count only jobs that run."""
+    parts = get_assignment("assignment1").parts
+    settings = RunSettings("full", "cuda")
+    one_gpu = FOUR[:1]   # a worker started with CUDA_VISIBLE_DEVICES naming one GPU
+    assert [s.sharing for s in plan_gpus(parts, settings, 8, devices=one_gpu)] == [8] * 8
+    capped = plan_gpus(parts, settings, 8, devices=one_gpu, max_jobs=2)
+    assert [(s.device.uuid, s.sharing) for s in capped] == [(FOUR[0].uuid, 2)] * 2
+    four = plan_gpus(parts, settings, 3, devices=FOUR, max_jobs=4)
+    assert sorted(s.device.index for s in four) == [0, 1, 2, 3]   # one per GPU
+    assert {s.sharing for s in four} == {1}
+    assert len(plan_gpus(parts, settings, 1, devices=FOUR, max_jobs=1)) == 4  # at least 1 each

@@ -19,7 +19,7 @@ import socket
 import tempfile
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from distributed import WorkerPlugin
@@ -44,6 +44,7 @@ class RunRequest:
     parts: tuple[str, ...] | None = None
     isolation: str = "auto"
     language: str | None = None       # --lang; None: each notebook's own
+    gpu_jobs: int | None = None       # --gpu-jobs; None: from each GPU's memory and cores
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
@@ -75,8 +76,9 @@ class _Prepared:
         from ..sandbox.launch import choose_method
         from ..sandbox.pool import WorkerPool, default_private_dirs
         from ..scheduling import Memo, Slots
+        from .local import plan_gpus
 
-        self.pool, self.prepared, self.reason = None, None, None
+        self.pool, self.prepared, self.reason, self.gpu_slots = None, None, None, ()
         self.memo, self.slots = Memo(), Slots()
         assignment = get_assignment(request.assignment_id)
         source = load_assignment_source(assignment)
@@ -95,8 +97,15 @@ class _Prepared:
             self.reason = str(exc)
             return
         graded = [p for p in assignment.parts if all(p.name != q.name for q in chosen_out)]
+        # the GPUs this worker process sees (CUDA_VISIBLE_DEVICES when it was started for
+        # one), one slot per sandbox: each binds its own device only, as on one machine
+        self.gpu_slots = plan_gpus(graded, settings, request.gpu_jobs, max_jobs=jobs)
+        if self.gpu_slots:
+            settings = replace(settings, gpu_sharing=self.gpu_slots[0].sharing)
+            self.slots = Slots(gpus=len(self.gpu_slots))  # jobs on the GPUs at once
         self.pool = WorkerPool(jobs, method, default_private_dirs(scratch, *hidden),
-                               gpu=any(p.uses_gpu(settings) for p in graded))
+                               gpu=any(p.uses_gpu(settings) for p in graded),
+                               gpu_slots=self.gpu_slots)
         self.prepared = prepare_assignment(assignment, settings, source=source,
                                            left_out=chosen_out)
         late = [p for p in self.prepared.left_out if p.reason != pipeline.CHOSEN_OUT]
@@ -108,6 +117,8 @@ class _Prepared:
         if self.reason:
             return {"fit": False, "reason": self.reason, "host": socket.gethostname()}
         facts = {k: v for p in self.prepared.parts for k, v in p.facts.items()}
+        if self.gpu_slots:
+            facts["gpu_slots"] = [s.to_dict() for s in self.gpu_slots]
         return {"fit": True, "host": socket.gethostname(), "device": self.device,
                 "isolation": self.pool.isolation().to_dict(), "facts": facts}
 

@@ -57,9 +57,12 @@ _DEFAULT_GPU_JOB_BYTES = 8 << 30  # a part that does not say what one job needs
 
 
 def plan_gpus(graded: list, settings: RunSettings, gpu_jobs: int | None,
-              devices: list | None = None) -> tuple:
+              devices: list | None = None, max_jobs: int | None = None) -> tuple:
     """One slot per sandboxed worker that trains on a GPU (``gpus.plan_gpu_slots``), or
-    none when no graded part uses the GPU or there is none."""
+    none when no graded part uses the GPU or there is none. ``max_jobs``: the most jobs
+    that can run at once here (a Dask worker's threads); a plan with more slots is made
+    again with as many per GPU as that allows (at least one), so that no slot's memory
+    share or time allowance counts jobs that never run."""
     from ..gpus import detect_gpus, plan_gpu_slots
     from ..scheduling import usable_cores
 
@@ -68,8 +71,12 @@ def plan_gpus(graded: list, settings: RunSettings, gpu_jobs: int | None,
         return ()
     threads = max(p.limits.threads for p in on_gpu)
     memory = max(p.gpu_memory_bytes(settings) for p in on_gpu) or _DEFAULT_GPU_JOB_BYTES
-    return tuple(plan_gpu_slots(detect_gpus() if devices is None else devices,
-                                usable_cores(), threads, memory, gpu_jobs))
+    devices = detect_gpus() if devices is None else devices
+    slots = plan_gpu_slots(devices, usable_cores(), threads, memory, gpu_jobs)
+    if max_jobs is not None and devices and len(slots) > max(max_jobs, len(devices)):
+        slots = plan_gpu_slots(devices, usable_cores(), threads, memory,
+                               max(1, max_jobs // len(devices)))
+    return tuple(slots)
 
 
 def in_background(fn: Callable[[], object]) -> Callable[[], object]:
