@@ -1,16 +1,20 @@
 """What jobs running at once share on one machine: its cores and GPU (``Slots``), and the
 results of parts that are graded once per distinct answer (``Memo``). Each grading process
-has its own; nothing here is a module global."""
+has its own; nothing here is a module global. Several grading processes on one machine
+(the worker processes of a Dask cluster) also share its cores through ``HostCores``."""
 from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import logging
 import os
 import threading
+import time
+from pathlib import Path
 from typing import Callable, Hashable, TypeVar
 
-__all__ = ["Slots", "Memo"]
+__all__ = ["Slots", "Memo", "HostCores", "usable_cores"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,19 +27,69 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+class HostCores:
+    """This machine's cores as lock files in ``folder``, one per core, shared by every
+    process that uses the same folder: a job holds ``n`` of them (``flock``) while it
+    runs, so worker processes that each count all of the machine's cores never run more
+    threads at once than it has. Takers queue at a turnstile lock: the first in line
+    takes cores as they come free while the others wait behind it, so a training job
+    that needs every core is not starved by a stream of small jobs. A process that dies
+    drops its locks with it (the kernel releases them)."""
+
+    POLL_S = 0.02
+
+    def __init__(self, folder: str | os.PathLike, cores: int | None = None):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.cores = max(1, cores if cores is not None else usable_cores())
+
+    def _try(self, index: int) -> int | None:
+        fd = os.open(self.folder / f"core-{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    @contextlib.contextmanager
+    def hold(self, n: int):
+        n, held = min(max(1, n), self.cores), {}
+        try:
+            with open(self.folder / "turnstile.lock", "a") as gate:
+                fcntl.flock(gate, fcntl.LOCK_EX)  # released when the file closes
+                while len(held) < n:
+                    for i in (i for i in range(self.cores) if i not in held):
+                        fd = self._try(i)
+                        if fd is not None:
+                            held[i] = fd
+                            if len(held) == n:
+                                break
+                    else:
+                        time.sleep(self.POLL_S)
+            yield sorted(held)
+        finally:
+            for fd in held.values():
+                os.close(fd)
+
+
 class Slots:
     """CPU cores (and the GPU) shared by the jobs that run at once.
 
     A job holds as many cores as its part has threads (and the GPU, if it trains on it)
     while it runs, so a training run is not squeezed by another. Waiters are served in
-    arrival order, so a big job is not starved by a stream of small ones.
+    arrival order, so a big job is not starved by a stream of small ones. ``host``: the
+    machine's cores as shared with other grading processes on it (``HostCores``), taken
+    after this process's own.
     """
 
-    def __init__(self, cores: int | None = None, gpus: int = 1):
+    def __init__(self, cores: int | None = None, gpus: int = 1,
+                 host: HostCores | None = None):
         self.cores = max(1, cores if cores is not None else usable_cores())
         self._free = {"cpu": self.cores, "gpu": gpus}
         self._queue: collections.deque = collections.deque()
         self._cv = threading.Condition()
+        self.host = host
 
     @contextlib.contextmanager
     def hold(self, cores: int, gpu: bool = False):
@@ -50,7 +104,8 @@ class Slots:
                 self._free[k] -= n
             self._cv.notify_all()
         try:
-            yield
+            with self.host.hold(need["cpu"]) if self.host else contextlib.nullcontext():
+                yield
         finally:
             with self._cv:
                 for k, n in need.items():

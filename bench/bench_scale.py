@@ -50,6 +50,8 @@ def main() -> int:
                              "strongest available; each row records which)")
     parser.add_argument("--skip-training", action="store_true",
                         help="only the runs with the training part off")
+    parser.add_argument("--only-training", action="store_true",
+                        help="only the runs with the training part on")
     args = parser.parse_args()
     print(f"# bench_scale, {datetime.datetime.now():%Y-%m-%d %H:%M}")
     print(f"# machine: {machine()}")
@@ -58,7 +60,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, CNN_AUTOGRADER_CACHE=str(tmp / "cache"))
-        runs = [(False, args.n)] + ([] if args.skip_training else [(True, args.n_training)])
+        runs = ([] if args.only_training else [(False, args.n)]) + (
+            [] if args.skip_training else [(True, args.n_training)])
         for training, n in runs:
             subs = tmp / f"class-{n}-{training}"
             make_class(subs, n)

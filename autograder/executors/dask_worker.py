@@ -75,7 +75,7 @@ class _Prepared:
         from ..jobs import RunSettings
         from ..sandbox.launch import choose_method
         from ..sandbox.pool import WorkerPool, default_private_dirs
-        from ..scheduling import Memo, Slots
+        from ..scheduling import HostCores, Memo, Slots
         from .local import plan_gpus
 
         self.pool, self.prepared, self.reason, self.gpu_slots = None, None, None, ()
@@ -102,7 +102,10 @@ class _Prepared:
         self.gpu_slots = plan_gpus(graded, settings, request.gpu_jobs, max_jobs=jobs)
         if self.gpu_slots:
             settings = replace(settings, gpu_sharing=self.gpu_slots[0].sharing)
-            self.slots = Slots(gpus=len(self.gpu_slots))  # jobs on the GPUs at once
+        # the machine's cores are shared with the other worker processes on it: a
+        # training job holds its cores machine-wide, as it does in one grading process
+        self.slots = Slots(gpus=max(1, len(self.gpu_slots)),
+                           host=HostCores(_cache_dir() / "cores"))
         self.pool = WorkerPool(jobs, method, default_private_dirs(scratch, *hidden),
                                gpu=any(p.uses_gpu(settings) for p in graded),
                                gpu_slots=self.gpu_slots)

@@ -77,8 +77,9 @@ def _marked(code: str, ranges) -> str:
 _STYLE = """body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:80rem;
 padding:0 1rem;color:#1a1a1a}.private{border-left:4px solid #b00020;padding:.5rem 1rem;
 background:#fff4f4}table{border-collapse:collapse}td,th{border:1px solid #ccc;
-padding:.25rem .5rem;text-align:left}.sides{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);
-gap:1rem}pre{background:#f6f8fa;padding:.75rem;overflow-x:auto;font-size:14px}
+padding:.25rem .5rem;text-align:left}.sides{display:grid;
+grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1rem}pre{background:#f6f8fa;
+padding:.75rem;overflow-x:auto;font-size:14px}
 mark{background:#ffe08a;color:inherit}figure{margin:0;min-width:0}"""
 
 
