@@ -167,7 +167,7 @@ def test_is_nothing_outside_the_output_folder_changed(course, killed_then_rerun)
     assert support.git_status(course["course"]) == ""
     assert _snapshot(course["subs"]) == course["subs_before"]
     assert sorted(p.name for p in course["out"].iterdir()) == [
-        "feedback", "gradebook.db", "grades.csv", "results.json"]
+        "answers.json", "feedback", "gradebook.db", "grades.csv", "results.json"]
     assert not list(course["out"].glob(".*.tmp-*"))
 
 

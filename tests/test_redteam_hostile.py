@@ -289,7 +289,8 @@ def test_did_writes_outside_the_sandbox_fail_and_change_nothing(graded):
                                     Path(sys.prefix)], graded["uids"])
     assert owned == [], f"files written by sandboxed code: {owned[:5]}"
     out_files = sorted(p.name for p in graded["out"].iterdir())
-    assert out_files == ["feedback", "gradebook.db", "grades.csv", "results.json"], out_files
+    assert out_files == ["answers.json", "feedback", "gradebook.db", "grades.csv",
+                         "results.json"], out_files
     fake = graded["by_id"]["corr2d__writes_fake_results_files_scores_zero"]
     assert fake["total"] == 7.0
 
