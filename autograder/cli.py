@@ -82,10 +82,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _similarity_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threshold", type=float, default=0.5, metavar="SCORE",
-                        help="report pairs scoring at least this, from 0 to 1 (default 0.5)")
-    parser.add_argument("--noise", type=int, default=25, metavar="CHARS",
-                        help="shortest match that counts, in reduced characters (default 25)")
+    from .similarity.compare import Params  # copydetect itself loads only when comparing
+
+    parser.add_argument("--threshold", type=float, default=Params.threshold, metavar="SCORE",
+                        help="report pairs scoring at least this, from 0 to 1 "
+                             f"(default {Params.threshold:g})")
+    parser.add_argument("--noise", type=int, default=Params.noise, metavar="CHARS",
+                        help="shortest match that counts, in reduced characters "
+                             f"(default {Params.noise})")
 
 
 def _late_options(g: argparse.ArgumentParser) -> None:
@@ -160,11 +164,10 @@ def _check_args(args: argparse.Namespace) -> str:
         raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} "
                          f"seconds; got {args.timeout:g}")
     _check_cluster_args(args)
-    feedback = (args.out / "feedback").resolve()
-    if args.similarity and feedback in (args.similarity.resolve(),
-                                        *args.similarity.resolve().parents):
-        raise UsageError("--similarity is inside the students' feedback folder; the report "
-                         "is for the instructor only: choose a folder outside it")
+    if args.similarity:  # refused before anything is graded
+        from .similarity import check_report_folder
+
+        check_report_folder(args.out, args.similarity)
     try:
         return choose_method(args.isolation)
     except ValueError as exc:
@@ -254,7 +257,9 @@ def _grade(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"  could not grade {r.student_id}: {r.error}")
     if args.similarity:
-        _similarity(args.out, args.similarity, 0.5, 25)
+        from .similarity.compare import Params
+
+        _similarity(args.out, args.similarity, Params.threshold, Params.noise)
     return _report_left_out(run, assignment, failed)
 
 
@@ -265,8 +270,8 @@ def _similarity(grading_out: Path, out: Path, threshold: float, noise: int) -> i
         raise UsageError(f"--threshold must be from 0 to 1; got {threshold:g}")
     if noise < 5:
         raise UsageError(f"--noise must be at least 5 reduced characters; got {noise}")
-    report = similarity(grading_out, out, Params(noise=noise, guarantee=noise + 5,
-                                                 threshold=threshold))
+    report = similarity(grading_out, out, Params(
+        noise=noise, guarantee=noise + Params.guarantee - Params.noise, threshold=threshold))
     top = (f"; highest: {report.students[report.pairs[0].a]} and "
            f"{report.students[report.pairs[0].b]}, {report.pairs[0].score:.2f}"
            if report.pairs else "")

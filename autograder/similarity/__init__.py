@@ -21,7 +21,7 @@ from .compare import Params, find_pairs, fingerprint, shared_hashes
 from .report import Report, to_csv, to_html
 from .shared import shared_code
 
-__all__ = ["Params", "Report", "similarity"]
+__all__ = ["Params", "Report", "similarity", "check_report_folder"]
 
 NO_OWN_CODE = "no answer code of its own (only the release's or the textbook's)"
 
@@ -43,12 +43,13 @@ def _answers(grading_out: Path) -> dict:
     return entries
 
 
-def _check_out(grading_out: Path, out: Path) -> None:
-    feedback = (grading_out / "feedback").resolve()
-    target = out.resolve()
+def check_report_folder(grading_out: Path, out: Path) -> None:
+    """Refuse (exit 2) a report folder inside the students' feedback folder."""
+    feedback = (Path(grading_out) / "feedback").resolve()
+    target = Path(out).resolve()
     if target == feedback or feedback in target.parents:
-        raise UsageError(f"--out {out} is inside the students' feedback folder; the report "
-                         "is for the instructor only: choose a folder outside it")
+        raise UsageError(f"the report folder {out} is inside the students' feedback folder; "
+                         "the report is for the instructor only: choose a folder outside it")
 
 
 def _codes(run, answers: dict) -> tuple[dict, dict, list]:
@@ -76,7 +77,7 @@ def similarity(grading_out: Path, out: Path, params: Params | None = None,
     written) when the input is not a grading output with its answer code."""
     grading_out, out, params = Path(grading_out), Path(out), params or Params()
     run = load(grading_out)
-    _check_out(grading_out, out)
+    check_report_folder(grading_out, out)
     try:
         assignment = get_assignment(run.assignment)
     except KeyError as exc:
