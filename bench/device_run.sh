@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one prepared script for a GPU lease (device tool): GPU tests and benchmarks, each stage
-# time-boxed, in the order of what matters most if the lease runs short; what ran lands in
-# $OUT (stages.txt says how far it got).
+# The one prepared script for a GPU lease (device tool): GPU tests, benchmarks and full
+# chapter runs, each stage time-boxed, in the order of what matters most if the lease runs
+# short. Every stage's log and results land in $OUT/results.tgz (re-packed after each stage,
+# so a lease cut short still brings back what finished); $OUT/stages.txt says how far it got.
 #
 # Prepare here, then run with carry [".whl", ".devdata"] and timeout_s 590:
 #   mkdir -p .whl .devdata && cp ../shared/data/FashionMNIST/raw/*.gz .devdata/
@@ -9,29 +10,75 @@
 #       iniconfig==2.3.1 pytest-timeout==2.4.0 dask==2026.8.0 distributed==2026.8.0 \
 #       cloudpickle==3.1.3 locket==1.0.0 partd==1.4.2 tblib==3.2.2 toolz==1.2.0 \
 #       zict==3.0.0 sortedcontainers==2.4.0
-#   (and, for Python 3.12 there, whatever `python3 -c "import d2l.torch"` reports missing)
+#   and for the `chapters` stage (a Jupyter kernel; the image has none), ~7 MB:
+#   P="--only-binary=:all: --python-version 3.12 --implementation cp \
+#      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+#      --platform manylinux2014_x86_64"
+#   .venv/bin/pip download --no-deps $P -d .whl nbclient==0.11.0 nbformat==5.11.1 \
+#       ipykernel==7.4.0 ipython==9.19.1 ipython_pygments_lexers==1.1.1 \
+#       jupyter_client==8.10.0 jupyter_core==5.9.1 traitlets==5.16.1 tornado==6.6.1 \
+#       pyzmq==27.3.0 comm==0.2.3 matplotlib_inline==0.2.2 nest_asyncio2==1.7.4 \
+#       prompt_toolkit==3.0.53 wcwidth==0.9.5 pexpect==4.9.0 ptyprocess==0.7.0 \
+#       stack_data==0.6.3 executing==2.3.0 asttokens==3.0.2 pure_eval==0.2.4 \
+#       fastjsonschema==2.22.3 jsonschema==4.26.0 jsonschema_specifications==2025.9.1 \
+#       referencing==0.37.0 rpds_py==2026.9.1 platformdirs==4.14.9
+#   (debugpy and jedi are left out: ipykernel and IPython run without them, tried with
+#   Python 3.12 here; psutil, pygments, packaging, python-dateutil and matplotlib are in
+#   the image.) A dry run here, on the CPU, without the wheels: NO_WHEELS=1
+#   PY=.venv/bin/python OUT=/tmp/out STAGES=... bash bench/device_run.sh
+# The tree, the data and both wheel sets come to about 50 MB of the 64 that may travel.
+#
+# STAGES picks and orders the stages (default: the scale issue's three); T_<stage> sets a
+# stage's limit in seconds. The others:
+#   d2l10     d2l.Trainer's own 10 epochs of ResNet-18 and VGG-small (the chapters' honest
+#             reference numbers), beside the course trainer, in one run
+#   seeds     the chapters' ResNet-18 and VGG-small recipes with seeds 0, 1 and 2
+#   chapters  run book/08_resnet.ipynb in full (CHAPTERS to change which) and bring the
+#             executed copies back, to be stored in the book after a look
 set -u
 OUT=${OUT:-/tmp/out}
 PY=${PY:-python3}
+STAGES=${STAGES:-gpu_tests,bench_trainer,bench_pack}
+CHAPTERS=${CHAPTERS:-book/08_resnet.ipynb}
+RES=${RES:-/tmp/results}
+mkdir -p $RES $OUT
 start=$(date +%s)
-$PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 3
+if [ -z "${NO_WHEELS:-}" ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl || exit 3
+fi
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export CNN_DATA=/tmp/cnn-data
 mkdir -p $CNN_DATA/FashionMNIST/raw && cp .devdata/*.gz $CNN_DATA/FashionMNIST/raw/
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > $OUT/gpu.txt
 $PY -c "import torch; print('torch', torch.__version__)" >> $OUT/gpu.txt
-stage() {  # stage NAME SECONDS CMD...: run with a limit, log to $OUT/NAME.log
-  local name=$1 limit=$2; shift 2
-  timeout -k 5 "$limit" "$@" > "$OUT/$name.log" 2>&1
-  echo "$name: rc=$? at $(( $(date +%s) - start )) s" | tee -a $OUT/stages.txt
+cp $OUT/gpu.txt $RES/
+
+stage() {  # stage NAME DEFAULT_SECONDS CMD...: run with a limit, log to NAME.log, re-pack
+  local name=$1 limit_var="T_$1" limit; limit=${!limit_var:-$2}; shift 2
+  timeout -k 5 "$limit" "$@" > "$RES/$name.log" 2>&1
+  echo "$name: rc=$? at $(( $(date +%s) - start )) s (limit $limit s)" | tee -a $OUT/stages.txt
+  cp $OUT/stages.txt $RES/
+  tar czf $OUT/results.tgz -C $RES .
 }
-# 1. the GPU tests: eager and graph agree, capture falls back, the grader's GPU training
-stage gpu_tests ${T1:-100} $PY -m pytest -p no:cacheprovider -q -m gpu \
-      tests/test_cuda_graph.py tests/test_autograder_training.py -o addopts=-ra
-# 2. the course trainer, eager against CUDA graph, and d2l.Trainer, in one run
-stage bench_trainer ${T2:-220} $PY bench/bench_trainer.py --epochs 10 --d2l-epochs 1 \
-      --graph both --models resnet,lenet,vgg --json $OUT/bench_trainer.json
-# 3. submissions per hour, 1, 4 and 8 training jobs packed on the GPU, eager and graph
-stage bench_pack ${T3:-220} $PY bench/bench_gpu_pack.py --n 16 --jobs 1,4,8 \
-      --modes graph,eager --json $OUT/bench_pack.json
+
+for s in ${STAGES//,/ }; do
+  case $s in
+  # the GPU tests: eager and graph agree, capture falls back, the grader's GPU training
+  gpu_tests) stage gpu_tests 100 $PY -m pytest -p no:cacheprovider -q -m gpu \
+      tests/test_cuda_graph.py tests/test_autograder_training.py -o addopts=-ra ;;
+  # the course trainer, eager against CUDA graph, and d2l.Trainer (1 epoch), in one run
+  bench_trainer) stage bench_trainer 220 $PY bench/bench_trainer.py --epochs 10 \
+      --d2l-epochs 1 --graph both --models resnet,lenet,vgg --json $RES/bench_trainer.json ;;
+  # submissions per hour, 1, 4 and 8 training jobs packed on the GPU, eager and graph
+  bench_pack) stage bench_pack 220 $PY bench/bench_gpu_pack.py --n 16 --jobs 1,4,8 \
+      --modes graph,eager --json $RES/bench_pack.json ;;
+  d2l10) stage d2l10 280 $PY bench/bench_trainer.py --epochs 10 --d2l-epochs 10 \
+      --models resnet,vgg --json $RES/bench_d2l10.json ;;
+  seeds) stage seeds 260 $PY bench/bench_seeds.py --models resnet,vgg --seeds 0,1,2 \
+      --json $RES/bench_seeds.json ;;
+  chapters) stage chapters 200 $PY scripts/execute_notebooks.py --timeout 180 --out $RES \
+      $CHAPTERS ;;
+  *) echo "unknown stage $s" | tee -a $OUT/stages.txt ;;
+  esac
+done
