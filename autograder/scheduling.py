@@ -9,12 +9,14 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Hashable, TypeVar
 
-__all__ = ["Slots", "Memo", "HostCores", "usable_cores"]
+__all__ = ["Slots", "Memo", "HostCores", "usable_cores", "machine_cores_folder"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -25,6 +27,27 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def machine_cores_folder() -> Path:
+    """Where ``HostCores`` keeps this machine's core locks: its own temporary folder, one per
+    user. Never the reference runs' cache: a cluster's machines often share home folders
+    over NFS, where a lock is seen by every machine, and they would all queue for the cores
+    of one. A folder of that name that is not this user's own (another user made it, or a
+    link) is not used: the locks then go into a private folder, shared with no one."""
+    folder = Path(tempfile.gettempdir()) / f"cnncourse-cores-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            return folder
+    except OSError:
+        pass
+    private = Path(tempfile.mkdtemp(prefix="cnncourse-cores-"))
+    log.warning("%s is not a folder of this user's own: this process's core locks go to %s "
+                "and are not shared with other grading processes on this machine", folder,
+                private)
+    return private
 
 
 class HostCores:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from autograder.scheduling import HostCores, Slots
+from autograder.scheduling import HostCores, Slots, machine_cores_folder
 
 from helpers import REPO
 
@@ -91,3 +93,33 @@ def test_do_slots_take_the_machine_wide_cores_after_their_own(tmp_path):
     assert waited >= 0.5, waited   # it waited for the other process's job to end
     with slots.hold(1):            # and the cores are free again afterwards
         pass
+
+
+def test_are_the_core_locks_kept_on_this_machine_not_in_the_shared_cache(tmp_path, monkeypatch):
+    """A cluster's machines often share home folders (and so the reference runs' cache) over
+    NFS, where a lock is seen by every machine: the core locks must live in this machine's
+    own temporary folder, private to this user."""
+    monkeypatch.setenv("CNN_AUTOGRADER_CACHE", str(tmp_path / "shared-home-cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "machine-tmp"))
+    (tmp_path / "machine-tmp").mkdir()
+    folder = machine_cores_folder()
+    assert folder == tmp_path / "machine-tmp" / f"cnncourse-cores-{os.getuid()}"
+    assert machine_cores_folder() == folder          # every process of this user: the same
+    info = os.lstat(folder)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
+    assert not (tmp_path / "shared-home-cache").exists()
+
+
+def test_is_a_planted_cores_folder_not_used(tmp_path, monkeypatch):
+    """Another user (or a link) at the folder's name: the locks go to a private folder
+    instead, never through the link."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    elsewhere = tmp_path / "someone-elses"
+    elsewhere.mkdir()
+    (tmp_path / f"cnncourse-cores-{os.getuid()}").symlink_to(elsewhere)
+    folder = machine_cores_folder()
+    assert folder.parent == tmp_path and folder.name.startswith("cnncourse-cores-")
+    assert not folder.is_symlink() and folder.resolve() != elsewhere
+    with HostCores(folder, cores=1).hold(1):
+        pass
+    assert not any(elsewhere.iterdir())

@@ -75,7 +75,7 @@ class _Prepared:
         from ..jobs import RunSettings
         from ..sandbox.launch import choose_method
         from ..sandbox.pool import WorkerPool, default_private_dirs
-        from ..scheduling import HostCores, Memo, Slots
+        from ..scheduling import HostCores, Memo, Slots, machine_cores_folder
         from .local import plan_gpus
 
         self.pool, self.prepared, self.reason, self.gpu_slots = None, None, None, ()
@@ -104,8 +104,9 @@ class _Prepared:
             settings = replace(settings, gpu_sharing=self.gpu_slots[0].sharing)
         # the machine's cores are shared with the other worker processes on it: a
         # training job holds its cores machine-wide, as it does in one grading process
+        # (the locks live on this machine, not in the cache that machines may share)
         self.slots = Slots(gpus=max(1, len(self.gpu_slots)),
-                           host=HostCores(_cache_dir() / "cores"))
+                           host=HostCores(machine_cores_folder()))
         self.pool = WorkerPool(jobs, method, default_private_dirs(scratch, *hidden),
                                gpu=any(p.uses_gpu(settings) for p in graded),
                                gpu_slots=self.gpu_slots)
