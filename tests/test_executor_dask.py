@@ -349,3 +349,85 @@ def test_does_a_worker_without_the_data_set_take_no_work(tmp_path):
     assert {r.graded_by for r in results} == set(fit)
     assert all(r.graded for r in results) and not run.profile["not_graded"]
     assert {r.student_id: r.total for r in results}["alice"] == 12.0
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _certificates(folder: Path) -> Path:
+    """A cluster's CA with a certificate for its nodes and one for the grader, as an
+    instructor makes them (autograder/README.md), and an intruder's certificate from a CA of
+    its own (the cluster's CA certificate is no secret: the intruder has it too)."""
+    folder.mkdir()
+    for ca in ("ca", "rogue"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}-key.pem",
+                 "-out", f"{ca}.pem", "-days", "2", "-subj", f"/CN={ca}", cwd=folder)
+    for leaf, ca in (("node", "ca"), ("grader", "ca"), ("intruder", "rogue")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{leaf}-key.pem",
+                 "-out", f"{leaf}.csr", "-subj", f"/CN={leaf}", cwd=folder)
+        _openssl("x509", "-req", "-in", f"{leaf}.csr", "-CA", f"{ca}.pem", "-CAkey",
+                 f"{ca}-key.pem", "-CAcreateserial", "-out", f"{leaf}.pem", "-days", "2",
+                 cwd=folder)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to "
+                    "make the test's certificates")
+def test_does_a_tls_cluster_grade_for_the_grader_and_turn_an_intruder_away(tmp_path, capsys):
+    """The remote set-up of the README, for real: a `dask scheduler` and a `dask worker`
+    speaking TLS with certificates from the cluster's CA, and the grade command with its
+    --tls-* options. A client whose certificate the CA did not sign is turned away (exit 2,
+    nothing written), although it trusts the cluster's CA."""
+    certs = _certificates(tmp_path / "certs")
+    tls = ["--tls-ca-file", str(certs / "ca.pem"), "--tls-cert", str(certs / "node.pem"),
+           "--tls-key", str(certs / "node-key.pem")]
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--protocol", "tls",
+         "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
+         str(scheduler_file), *tls],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tls://127.0.0.1:")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+             "--host", "127.0.0.1", "--no-dashboard", "--name", "tls-worker", *tls],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        subs = tmp_path / "subs"
+        subs.mkdir()
+        shutil.copy(SOLUTION, subs / "alice.ipynb")
+        shutil.copy(FIXTURES / "corr2d__off_by_one.ipynb", subs / "bob.ipynb")
+
+        def run(cert: str, out: Path) -> tuple[int, str]:
+            code = cli.main(["grade", "--assignment", "assignment1", "--out", str(out),
+                             "--executor", "dask", "--scheduler", address,
+                             "--tls-ca-file", str(certs / "ca.pem"),
+                             "--tls-cert", str(certs / f"{cert}.pem"),
+                             "--tls-key", str(certs / f"{cert}-key.pem"),
+                             "--parts", ",".join(NO_TRAINING), str(subs)])
+            return code, capsys.readouterr().err
+
+        code, err = run("intruder", tmp_path / "intruder-out")
+        assert code == 2 and "cannot reach the Dask scheduler" in err, err
+        assert not (tmp_path / "intruder-out").exists()
+
+        code, err = run("grader", tmp_path / "out")
+        assert code == 0, err
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    executor = results["profile"]["executor"]
+    assert executor["scheduler"] == address
+    (worker,) = executor["workers"]
+    assert worker.startswith("tls://127.0.0.1:") and executor["workers"][worker]["fit"]
+    assert {s["student_id"]: (s["total"], s["graded_by"]) for s in results["submissions"]} == {
+        "alice": (10.0, worker), "bob": (7.0, worker)}
