@@ -26,7 +26,7 @@
 #   Python 3.12 here; psutil, pygments, packaging, python-dateutil and matplotlib are in
 #   the image.) A dry run here, on the CPU, without the wheels: NO_WHEELS=1
 #   PY=.venv/bin/python OUT=/tmp/out STAGES=... bash bench/device_run.sh
-# The tree, the data and both wheel sets come to about 50 MB of the 64 that may travel.
+# The tree, the data and both wheel sets come to about 45 MB of the 64 that may travel.
 #
 # STAGES picks and orders the stages (default: the scale issue's three); T_<stage> sets a
 # stage's limit in seconds. The others:
