@@ -4,29 +4,11 @@
 # short. Every stage's log and results land in $OUT/results.tgz (re-packed after each stage,
 # so a lease cut short still brings back what finished); $OUT/stages.txt says how far it got.
 #
-# Prepare here, then run with carry [".whl", ".devdata"] and timeout_s 590:
-#   mkdir -p .whl .devdata && cp ../shared/data/FashionMNIST/raw/*.gz .devdata/
-#   .venv/bin/pip download --no-deps -d .whl d2l==1.0.3 pytest==9.2.0 pluggy==1.7.0 \
-#       iniconfig==2.3.1 pytest-timeout==2.4.0 dask==2026.8.0 distributed==2026.8.0 \
-#       cloudpickle==3.1.3 locket==1.0.0 partd==1.4.2 tblib==3.2.2 toolz==1.2.0 \
-#       zict==3.0.0 sortedcontainers==2.4.0
-#   and for the `chapters` stage (a Jupyter kernel; the image has none), ~7 MB:
-#   P="--only-binary=:all: --python-version 3.12 --implementation cp \
-#      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-#      --platform manylinux2014_x86_64"
-#   .venv/bin/pip download --no-deps $P -d .whl nbclient==0.11.0 nbformat==5.11.1 \
-#       ipykernel==7.4.0 ipython==9.19.1 ipython_pygments_lexers==1.1.1 \
-#       jupyter_client==8.10.0 jupyter_core==5.9.1 traitlets==5.16.1 tornado==6.6.1 \
-#       pyzmq==27.3.0 comm==0.2.3 matplotlib_inline==0.2.2 nest_asyncio2==1.7.4 \
-#       prompt_toolkit==3.0.53 wcwidth==0.9.5 pexpect==4.9.0 ptyprocess==0.7.0 \
-#       stack_data==0.6.3 executing==2.3.0 asttokens==3.0.2 pure_eval==0.2.4 \
-#       fastjsonschema==2.22.3 jsonschema==4.26.0 jsonschema_specifications==2025.9.1 \
-#       referencing==0.37.0 rpds_py==2026.9.1 platformdirs==4.14.9
-#   (debugpy and jedi are left out: ipykernel and IPython run without them, tried with
-#   Python 3.12 here; psutil, pygments, packaging, python-dateutil and matplotlib are in
-#   the image.) A dry run here, on the CPU, without the wheels: NO_WHEELS=1
-#   PY=.venv/bin/python OUT=/tmp/out STAGES=... bash bench/device_run.sh
-# The tree, the data and both wheel sets come to about 45 MB of the 64 that may travel.
+# Prepare here with `bash bench/device_prep.sh` (the wheels the image lacks, a Jupyter kernel
+# for the `chapters` stage among them, and the data, about 45 MB with the tree of the 64
+# that may travel), then run with carry [".whl", ".devdata"] and timeout_s 590. A dry run
+# here, on the CPU, without the wheels:
+#   NO_WHEELS=1 PY=.venv/bin/python OUT=/tmp/out STAGES=... bash bench/device_run.sh
 #
 # STAGES picks and orders the stages (default: the scale issue's three); T_<stage> sets a
 # stage's limit in seconds. The others:
