@@ -97,3 +97,5 @@ class RunSettings:
     cache_dir: Path | None = None    # reference runs; None: a temporary folder
     language: str | None = None      # --lang: every submission's; None: its notebook's own
     gpu_sharing: int = 1             # training jobs packed on one GPU at once (time limits)
+    cuda_graph: bool = True          # on CUDA, capture the training step (CNN_CUDA_GRAPH of
+                                     # the machine that starts the run, also for Dask workers)

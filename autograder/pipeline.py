@@ -222,6 +222,14 @@ def _with_times(subs: list[Submission], options: Options) -> list[Submission]:
     return subs
 
 
+def _cuda_graph() -> bool:
+    """Whether training on CUDA captures its step: ``CNN_CUDA_GRAPH`` of the machine that
+    starts the run, passed on to every worker (a Dask worker's own setting does not count)."""
+    from cnncourse.config import cuda_graph_requested
+
+    return cuda_graph_requested()
+
+
 def _device_asked(options: Options) -> str | None:
     """The device the instructor chose (Options.device, or CNN_DEVICE); None lets each
     machine of a cluster take its own default."""
@@ -255,7 +263,8 @@ def grade(assignment: Assignment, paths: list[Path], out_dir: Path,
     source = load_assignment_source(assignment, options.course_root)
     points = {p.name: source.points[p.grade_id] for p in assignment.parts}
     settings = RunSettings(options.profile, _device(options), options.timeout_s,
-                           Path(out_dir) / ".reference", options.language)
+                           Path(out_dir) / ".reference", options.language,
+                           cuda_graph=_cuda_graph())
     chosen_out = parts_left_out(assignment, source, options.parts)
     how = how_graded([p for p in assignment.parts
                       if all(p.name != q.name for q in chosen_out)], options.profile,

@@ -18,6 +18,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from cnncourse.config import GRAPH_ENV
+
 from .errors import SetupError
 from .sandbox.inside.training import Profile, train_resnet
 
@@ -35,16 +37,18 @@ def _cache_key(profile: Profile, device_name: str, torch_version: str,
 
 
 def reference_result(profile: Profile, cache_dir: str | os.PathLike,
-                     timeout: float = _TIMEOUT_S) -> dict:
-    """The reference Residual's result under ``profile`` on this machine, cached on disk."""
+                     timeout: float = _TIMEOUT_S, cuda_graph: bool | None = None) -> dict:
+    """The reference Residual's result under ``profile`` on this machine, cached on disk.
+    ``cuda_graph``: whether a CUDA run captures its step (None: ``$CNN_CUDA_GRAPH`` here)."""
     import torch
 
     from cnncourse.config import cuda_graph_requested
 
     device_name = (torch.cuda.get_device_name(0) if profile.device == "cuda"
                    else f"cpu-{os.cpu_count()}")
-    key = _cache_key(profile, device_name, torch.__version__,
-                     profile.device == "cuda" and cuda_graph_requested())
+    graph = profile.device == "cuda" and (cuda_graph_requested() if cuda_graph is None
+                                          else cuda_graph)
+    key = _cache_key(profile, device_name, torch.__version__, graph)
     cache = Path(cache_dir) / f"reference-{profile.name}-{key}.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
     # one run per machine: grading processes that share the cache (the Dask workers of one
@@ -55,16 +59,18 @@ def reference_result(profile: Profile, cache_dir: str | os.PathLike,
             log.info("reference run for the %s profile read from the cache %s", profile.name,
                      cache)
             return json.loads(cache.read_text())
-        return _train_reference(profile, device_name, cache, timeout)
+        return _train_reference(profile, device_name, cache, timeout, graph)
 
 
-def _train_reference(profile: Profile, device_name: str, cache: Path, timeout: float) -> dict:
+def _train_reference(profile: Profile, device_name: str, cache: Path, timeout: float,
+                     graph: bool) -> dict:
     log.info("training the reference block under the %s profile (%s)", profile.name,
              device_name)
     proc = subprocess.run([sys.executable, "-m", "autograder.reference",
                            json.dumps(asdict(profile))],
                           capture_output=True, text=True, timeout=timeout,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=Path(__file__).resolve().parent.parent,
+                          env={**os.environ, GRAPH_ENV: "1" if graph else "0"})
     if proc.returncode != 0:
         raise SetupError(f"the reference training run failed (exit {proc.returncode}): "
                          f"{proc.stderr.strip()[-2000:]}")

@@ -67,6 +67,38 @@ def test_does_the_grader_tell_a_student_whose_block_fell_back(monkeypatch):
     assert step_note({}, {}) == ""                                         # an older worker
 
 
+def test_does_the_starting_machine_decide_whether_jobs_and_the_reference_capture(
+        monkeypatch, tmp_path):
+    """CNN_CUDA_GRAPH where the run was started travels in the run's settings (to Dask
+    workers too, in RunRequest): a worker's own environment saying otherwise does not
+    count. Only the plumbing can be seen on the CPU: the reference run is replaced by a
+    recorder of what it was asked, the data by a path."""
+    from autograder.assignments import get_assignment
+    from autograder.executors.dask_worker import RunRequest
+    from autograder.jobs import RunSettings
+    from autograder.parts import residual_training
+
+    asked = []
+
+    def reference(profile, cache, timeout=None, cuda_graph=None):
+        asked.append(cuda_graph)
+        return {"val_acc": 0.9, "seconds": 8.0, "device_name": "H200", "step_mode": "eager"}
+
+    monkeypatch.setattr(residual_training, "reference_result", reference)
+    part = next(p for p in get_assignment("assignment1").parts
+                if p.name == "residual_training")
+    monkeypatch.setattr(part, "fetch", lambda: tmp_path / "data" / "FashionMNIST" / "raw")
+    monkeypatch.setenv(config.GRAPH_ENV, "1")           # this worker's own say: ignored
+    for wanted in (False, True):
+        prepared = part.prepare(2.0, RunSettings("full", "cuda", cache_dir=tmp_path,
+                                                 cuda_graph=wanted))
+        assert prepared.env[config.GRAPH_ENV] == ("1" if wanted else "0")
+    assert asked == [False, True]
+    monkeypatch.setenv(config.GRAPH_ENV, "0")
+    from autograder.pipeline import _cuda_graph
+    assert _cuda_graph() is False and RunRequest("assignment1", "full").cuda_graph is True
+
+
 # --- on a GPU ---------------------------------------------------------------------------------
 def _cuda_fit(model, graph: bool, epochs: int = 3, **settings) -> History:
     return Trainer(max_epochs=epochs, device="cuda", seed=3, plot=False, progress=False,

@@ -124,7 +124,8 @@ class DaskExecutor:
         results.json records what each worker found (fit or not, and why)."""
         request = RunRequest(ctx.assignment.id, ctx.settings.profile, ctx.device_asked,
                              ctx.settings.timeout_s, ctx.parts, ctx.isolation,
-                             ctx.settings.language, gpu_jobs=ctx.gpu_jobs)
+                             ctx.settings.language, gpu_jobs=ctx.gpu_jobs,
+                             cuda_graph=ctx.settings.cuda_graph)
         graded = [p for p in ctx.assignment.parts
                   if all(p.name != q.name for q in ctx.left_out)]
         self.gpu = ctx.device_asked == "cuda" and any(p.uses_gpu(ctx.settings)

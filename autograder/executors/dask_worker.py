@@ -45,6 +45,7 @@ class RunRequest:
     isolation: str = "auto"
     language: str | None = None       # --lang; None: each notebook's own
     gpu_jobs: int | None = None       # --gpu-jobs; None: from each GPU's memory and cores
+    cuda_graph: bool = True           # CNN_CUDA_GRAPH where the run was started, not here
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
@@ -83,7 +84,8 @@ class _Prepared:
         assignment = get_assignment(request.assignment_id)
         source = load_assignment_source(assignment)
         settings = RunSettings(request.profile, request.device or default_device(),
-                               request.timeout_s, _cache_dir(), request.language)
+                               request.timeout_s, _cache_dir(), request.language,
+                               cuda_graph=request.cuda_graph)
         self.device = settings.device
         chosen_out = pipeline.parts_left_out(assignment, source, request.parts)
         left = pipeline.fetch_parts(assignment, source, chosen_out)

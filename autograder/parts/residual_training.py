@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cnncourse.config import GRAPH_ENV, cuda_graph_requested
+from cnncourse.config import GRAPH_ENV
 
 from ..checking import training as scoring
 from ..checking import verification
@@ -135,7 +135,7 @@ class ResidualTraining(Part):
         raw = self.fetch()
         cache = Path(os.environ.get(_CACHE_ENV) or settings.cache_dir
                      or Path(tempfile.gettempdir()) / "autograder-reference")
-        reference = reference_result(profile, cache)
+        reference = reference_result(profile, cache, cuda_graph=settings.cuda_graph)
         # The reference trains alone; a job packed with others on one GPU is slowed by
         # them, so its limit grows with their number (and the feedback says so).
         sharing = max(1, settings.gpu_sharing) if profile.device == "cuda" else 1
@@ -155,7 +155,7 @@ class ResidualTraining(Part):
                   "kwargs": {"time_limit": run.time_limit, "ship_weights": True}}
         env = {"CNN_DATA": str(raw.parent.parent)}
         if profile.device == "cuda":  # the sandbox captures (or not) as the reference did
-            env[GRAPH_ENV] = "1" if cuda_graph_requested() else "0"
+            env[GRAPH_ENV] = "1" if settings.cuda_graph else "0"
         return Prepared(self, points, limits, fields, (), asdict(profile), env,
                         profile.device == "cuda", facts, run)
 
