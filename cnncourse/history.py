@@ -76,6 +76,17 @@ class History:
                 f"({self.examples_per_second():,.0f} examples/s)")
 
 
+def _how_stepped(step_mode: str) -> str:
+    """How the steps ran, when not plainly one by one: the time depends on it."""
+    if step_mode == "cuda graph":
+        return " (each step replayed as a CUDA graph)"
+    if step_mode == "compiled":
+        return " (torch.compile)"
+    if step_mode.startswith("eager (capture failed"):
+        return " (step by step: the CUDA graph capture failed)"
+    return ""
+
+
 def describe_run(history: History, data, wall: float,
                  reference: float | None = None) -> str:
     """One honest line about a training run: its kind, size, hardware, time and result.
@@ -88,7 +99,8 @@ def describe_run(history: History, data, wall: float,
     kind = "REDUCED run (CNN_QUICK=1)" if quick_mode() else "Full run"
     note = f", stopped early: {history.stopped}" if history.stopped else ""
     line = (f"{kind}: {history.epochs} epochs on {len(data.train):,} training images{note}; "
-            f"{history.device_name}; {wall:.0f} s wall time; final validation accuracy "
+            f"{history.device_name}{_how_stepped(history.step_mode)}; {wall:.0f} s wall "
+            f"time; final validation accuracy "
             f"{history.val_acc[-1]:.3f} on {len(data.val):,} images")
     if reference is not None:
         line += f" (d2l 1.0.3 after 10 full epochs: {reference:.2f})"

@@ -232,3 +232,20 @@ def test_does_describe_run_quote_a_reference_only_when_given_one(monkeypatch):
                     "final validation accuracy 0.875 on 10,000 images")
     quoted = describe_run(history, data, 14.6, reference=0.9)
     assert quoted == line + " (d2l 1.0.3 after 10 full epochs: 0.90)"
+
+
+def test_does_describe_run_say_how_the_steps_ran_when_it_matters(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("CNN_QUICK", "0")
+    data = SimpleNamespace(train=range(60_000), val=range(10_000))
+    lines = {}
+    for mode in ("eager", "cuda graph", "compiled",
+                 "eager (capture failed: RuntimeError: operation not permitted)"):
+        history = History(train_loss=[0.5], train_acc=[0.8], val_loss=[0.5], val_acc=[0.9],
+                          device_name="NVIDIA H200", step_mode=mode)
+        lines[mode] = describe_run(history, data, 29.0).split("; ")[1]
+    assert list(lines.values()) == [
+        "NVIDIA H200", "NVIDIA H200 (each step replayed as a CUDA graph)",
+        "NVIDIA H200 (torch.compile)",
+        "NVIDIA H200 (step by step: the CUDA graph capture failed)"]
