@@ -351,6 +351,11 @@ def test_does_a_worker_without_the_data_set_take_no_work(tmp_path):
     assert {r.student_id: r.total for r in results}["alice"] == 12.0
 
 
+# `dask scheduler` and `dask worker` serve HTTP (dashboard, /health) on every interface, at
+# 8787 for the scheduler, even with --no-dashboard; here it stays on loopback
+LOOPBACK_HTTP = "127.0.0.1:0"
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
@@ -386,8 +391,8 @@ def test_does_a_tls_cluster_grade_for_the_grader_and_turn_an_intruder_away(tmp_p
     scheduler_file = tmp_path / "scheduler.json"
     procs = [subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--protocol", "tls",
-         "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
-         str(scheduler_file), *tls],
+         "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--dashboard-address",
+         LOOPBACK_HTTP, "--scheduler-file", str(scheduler_file), *tls],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         deadline = time.monotonic() + 60
@@ -397,7 +402,8 @@ def test_does_a_tls_cluster_grade_for_the_grader_and_turn_an_intruder_away(tmp_p
         assert address.startswith("tls://127.0.0.1:")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-             "--host", "127.0.0.1", "--no-dashboard", "--name", "tls-worker", *tls],
+             "--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", LOOPBACK_HTTP,
+             "--name", "tls-worker", *tls],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         subs = tmp_path / "subs"
         subs.mkdir()
@@ -419,6 +425,11 @@ def test_does_a_tls_cluster_grade_for_the_grader_and_turn_an_intruder_away(tmp_p
 
         code, err = run("grader", tmp_path / "out")
         assert code == 0, err
+        import psutil
+
+        listening = [c.laddr.ip for p in procs for c in psutil.Process(p.pid).net_connections()
+                     if c.status == psutil.CONN_LISTEN]
+        assert listening and all(ip == "127.0.0.1" for ip in listening), listening
     finally:
         for proc in reversed(procs):
             proc.terminate()
