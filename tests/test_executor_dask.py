@@ -33,6 +33,9 @@ FIXTURES = REPO / "tests" / "fixtures" / "assignment1"
 SOLUTION = REPO / "solutions" / "assignment1" / "assignment1.ipynb"
 RELEASE = REPO / "exercises" / "assignment1" / "assignment1.ipynb"
 NO_TRAINING = ("corr2d", "pool2d", "residual")
+# `dask scheduler` and `dask worker` serve HTTP (dashboard, /health) on every interface, at
+# 8787 for the scheduler, even with --no-dashboard; the tests keep it on loopback
+LOOPBACK_HTTP = "127.0.0.1:0"
 # typical mistakes, a hostile one (it kills its own process) and a slow one (an endless
 # loop, stopped at the part's time limit), so that work is in flight when a worker dies
 MISTAKES = ["corr2d__off_by_one", "corr2d__flipped_kernel", "corr2d__calls_f_conv2d",
@@ -332,7 +335,8 @@ def test_does_a_worker_without_the_data_set_take_no_work(tmp_path):
                       dashboard_address=None) as c, Client(c) as client:
         dask_worker = subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", c.scheduler_address,
-             "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard", "--name", "no-data"],
+             "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+             "--dashboard-address", LOOPBACK_HTTP, "--name", "no-data"],
             cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             client.wait_for_workers(2, timeout=120)
@@ -349,11 +353,6 @@ def test_does_a_worker_without_the_data_set_take_no_work(tmp_path):
     assert {r.graded_by for r in results} == set(fit)
     assert all(r.graded for r in results) and not run.profile["not_graded"]
     assert {r.student_id: r.total for r in results}["alice"] == 12.0
-
-
-# `dask scheduler` and `dask worker` serve HTTP (dashboard, /health) on every interface, at
-# 8787 for the scheduler, even with --no-dashboard; here it stays on loopback
-LOOPBACK_HTTP = "127.0.0.1:0"
 
 
 def _openssl(*args: str, cwd: Path) -> None:
