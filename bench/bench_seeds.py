@@ -23,29 +23,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cnncourse.data import FashionMNIST  # noqa: E402
-from cnncourse.models import VGG, VGG_SMALL_ARCH, LeNet, ResNet18  # noqa: E402
+from cnncourse.models import VGG, VGG_SMALL_ARCH, LeNet, ResNet18, modernize  # noqa: E402
 from cnncourse.trainer import Trainer  # noqa: E402
-
-
-def modern_lenet() -> LeNet:
-    """Chapter 6's second run: LeNet with ReLUs and max pooling, all else the same."""
-    lenet = LeNet()
-    for i, layer in enumerate(lenet.net):
-        if isinstance(layer, nn.Sigmoid):
-            lenet.net[i] = nn.ReLU()
-        elif isinstance(layer, nn.AvgPool2d):
-            lenet.net[i] = nn.MaxPool2d(kernel_size=2, stride=2)
-    return lenet
-
 
 # name: (label, chapter, model factory, batch size, resize)
 RECIPES = {
     "lenet": ("LeNet (sigmoid, average pooling)", "6", LeNet, 256, 28),
-    "lenet-relu": ("LeNet (ReLU, max pooling)", "6", modern_lenet, 256, 28),
+    "lenet-relu": ("LeNet (ReLU, max pooling)", "6", lambda: modernize(LeNet()), 256, 28),
     "vgg": ("VGG-small", "7", lambda: VGG(arch=VGG_SMALL_ARCH), 128, 224),
     "resnet": ("ResNet-18", "8", ResNet18, 256, 96),
 }

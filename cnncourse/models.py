@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Classifier", "LeNet", "vgg_block", "VGG", "VGG11_ARCH", "VGG_SMALL_ARCH",
+__all__ = ["Classifier", "LeNet", "modernize", "vgg_block", "VGG", "VGG11_ARCH", "VGG_SMALL_ARCH",
            "Residual", "ResNet18", "RESNET18_ARCH", "init_cnn"]
 
 VGG11_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
@@ -108,6 +108,16 @@ class LeNet(Classifier):
             nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
             nn.Linear(120, 84), nn.Sigmoid(),
             nn.Linear(84, num_classes))
+
+
+def modernize(lenet: LeNet) -> LeNet:
+    """Swap LeNet's sigmoids for ReLUs and its average for max pooling, in place."""
+    for i, layer in enumerate(lenet.net):
+        if isinstance(layer, nn.Sigmoid):
+            lenet.net[i] = nn.ReLU()
+        elif isinstance(layer, nn.AvgPool2d):
+            lenet.net[i] = nn.MaxPool2d(kernel_size=2, stride=2)
+    return lenet
 
 
 def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequential:
