@@ -19,22 +19,25 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_trainer import SPECS  # noqa: E402  (each chapter's model, batch size and resize)
+
 from cnncourse.data import FashionMNIST  # noqa: E402
-from cnncourse.models import VGG, VGG_SMALL_ARCH, LeNet, ResNet18, modernize  # noqa: E402
+from cnncourse.models import LeNet, modernize  # noqa: E402
 from cnncourse.trainer import Trainer  # noqa: E402
 
-# name: (label, chapter, model factory, batch size, resize)
+# name: (label, chapter, bench_trainer's spec: the model, batch size and resize)
 RECIPES = {
-    "lenet": ("LeNet (sigmoid, average pooling)", "6", LeNet, 256, 28),
-    "lenet-relu": ("LeNet (ReLU, max pooling)", "6", lambda: modernize(LeNet()), 256, 28),
-    "vgg": ("VGG-small", "7", lambda: VGG(arch=VGG_SMALL_ARCH), 128, 224),
-    "resnet": ("ResNet-18", "8", ResNet18, 256, 96),
+    "lenet": ("LeNet (sigmoid, average pooling)", "6", SPECS["lenet"]),
+    "lenet-relu": ("LeNet (ReLU, max pooling)", "6",
+                   replace(SPECS["lenet"], make=lambda: modernize(LeNet()))),
+    "vgg": ("VGG-small", "7", SPECS["vgg"]),
+    "resnet": ("ResNet-18", "8", SPECS["resnet"]),
 }
 
 
@@ -52,9 +55,10 @@ class Row:
 
 
 def run(name: str, seed: int, epochs: int, num_train: int | None, device: str | None) -> Row:
-    label, chapter, make, batch, resize = RECIPES[name]
-    data = FashionMNIST(batch_size=batch, resize=(resize, resize), num_train=num_train)
-    model = make()
+    label, chapter, spec = RECIPES[name]
+    data = FashionMNIST(batch_size=spec.batch_size, resize=(spec.resize, spec.resize),
+                        num_train=num_train)
+    model = spec.make()
     trainer = Trainer(max_epochs=epochs, seed=seed, device=device, plot=False, progress=False)
     start = time.perf_counter()
     history = trainer.fit(model, data)
